@@ -65,7 +65,8 @@ struct vk_card {
     /* volatile session, cleared by power cycle and reset */
     bool selected;
     bool pin_verified;
-    bool pin_just_verified; /* the previous command was a successful VERIFY */
+    bool pin_just_verified; /* this command is a successful VERIFY */
+    bool pin_prev_verified; /* the previous command was one: PIN policy "always" */
     bool mgmt_authed;
     enum mgmt_step mgmt_step;
     uint8_t mgmt_nonce[16];
@@ -384,6 +385,7 @@ void vk_card_reset(vk_card *card)
     card->selected = false;
     card->pin_verified = false;
     card->pin_just_verified = false;
+    card->pin_prev_verified = false;
     card->mgmt_authed = false;
     card->mgmt_step = MGMT_IDLE;
     uk_memzero(card->mgmt_nonce, sizeof(card->mgmt_nonce));
@@ -391,6 +393,13 @@ void vk_card_reset(vk_card *card)
     uk_buf_reset(&card->chain);
     card->pending_len = 0;
     card->pending_off = 0;
+}
+
+void vk_card_set_session(vk_card *card, bool pin_verified, bool mgmt_authed)
+{
+    card->selected = true;
+    card->pin_verified = pin_verified;
+    card->mgmt_authed = mgmt_authed;
 }
 
 /* ---- APDU parsing ----------------------------------------------------- */
@@ -816,7 +825,7 @@ static bool pin_satisfied(const vk_card *card, uint8_t slot, const vk_key *k)
     case VK_PIN_POLICY_NEVER:
         return true;
     case VK_PIN_POLICY_ALWAYS:
-        return card->pin_just_verified;
+        return card->pin_prev_verified;
     default:
         return card->pin_verified;
     }
@@ -1220,6 +1229,7 @@ void vk_card_apdu(vk_card *card, const uint8_t *apdu, size_t len, uint8_t *resp,
         whole.data = card->chain.data;
         whole.lc = card->chain.len;
     }
+    card->pin_prev_verified = card->pin_just_verified;
     card->pin_just_verified = false;
     if (whole.lc > VK_MAX_APDU) {
         r.sw = SW_WRONG_LENGTH;

@@ -107,6 +107,10 @@ void vk_card_apdu(vk_card *card, const uint8_t *apdu, size_t len, uint8_t *resp,
 /* Power off, power on or reset: the volatile session is cleared. */
 void vk_card_reset(vk_card *card);
 
+/* For tests and the fuzz target: sets the volatile session as if the PIN
+ * had been verified and the management key authenticated. */
+void vk_card_set_session(vk_card *card, bool pin_verified, bool mgmt_authed);
+
 /* True when the persistent state changed since the last vk_card_clean(). */
 bool vk_card_dirty(const vk_card *card);
 void vk_card_clean(vk_card *card);
