@@ -11,3 +11,8 @@ if(UK_UBSAN)
         -fno-omit-frame-pointer)
     add_link_options(-fsanitize=undefined)
 endif()
+# Fuzz builds instrument every library for coverage; only the fuzz targets
+# link libFuzzer's main.
+if(UK_FUZZ)
+    add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
