@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Certificate parsing for display, the renewal window's calendar
+ * arithmetic, and PKCS#10 requests whose signature comes from the token.
+ *
+ * Dates use the civil-from-days algorithm on a proleptic Gregorian
+ * calendar so no time zone or platform timegm() is involved.
+ */
+#include "uk/cert.h"
+
+#include <openssl/asn1.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "uk/log.h"
+#include "uk/tlv.h"
+
+/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe;
+    unsigned doy;
+    unsigned doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era;
+    unsigned doe;
+    unsigned yoe;
+    unsigned doy;
+    unsigned mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    *y = (int64_t)yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y += *m <= 2;
+}
+
+static unsigned days_in_month(int64_t y, unsigned m)
+{
+    static const unsigned len[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : len[m - 1];
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && ((a < 0) != (b < 0)));
+}
+
+int64_t uk_time_add_months(int64_t t, int months)
+{
+    int64_t days = floor_div(t, 86400);
+    int64_t secs = t - days * 86400;
+    int64_t y;
+    unsigned m;
+    unsigned d;
+    int64_t mi;
+
+    civil_from_days(days, &y, &m, &d);
+    mi = y * 12 + (int64_t)(m - 1) + months;
+    y = floor_div(mi, 12);
+    m = (unsigned)(mi - y * 12) + 1;
+    if (d > days_in_month(y, m)) {
+        d = days_in_month(y, m);
+    }
+    return days_from_civil(y, m, d) * 86400 + secs;
+}
+
+const char *uk_cert_status_name(uk_cert_status status)
+{
+    switch (status) {
+    case UK_CERT_VALID:
+        return "valid";
+    case UK_CERT_EXPIRING:
+        return "expiring";
+    case UK_CERT_EXPIRED:
+        return "expired";
+    case UK_CERT_NOT_YET_VALID:
+        return "not_yet_valid";
+    default:
+        return "unknown";
+    }
+}
+
+uk_rc uk_renew_window_get(int64_t not_before, int64_t not_after, int64_t now,
+                          const uk_renew_policy *policy, uk_renew_window *out)
+{
+    uk_renew_policy pol = policy ? *policy : UK_RENEW_POLICY_DEFAULT;
+
+    memset(out, 0, sizeof(*out));
+    if (pol.months_before < 0 || pol.months_after < 0 || pol.months_before > 1200 ||
+        pol.months_after > 1200 || not_after < not_before) {
+        return UK_E_INVALID_ARG;
+    }
+    out->opens_at = uk_time_add_months(not_after, -pol.months_before);
+    out->closes_at = uk_time_add_months(not_after, pol.months_after);
+    out->eligible = now >= out->opens_at && now <= out->closes_at;
+    out->days_to_expiry = floor_div(not_after - now, 86400);
+    if (now < not_before) {
+        out->status = UK_CERT_NOT_YET_VALID;
+    } else if (now > not_after) {
+        out->status = UK_CERT_EXPIRED;
+    } else if (now >= out->opens_at) {
+        out->status = UK_CERT_EXPIRING;
+    } else {
+        out->status = UK_CERT_VALID;
+    }
+    return UK_OK;
+}
+
+static uk_rc asn1_time(const ASN1_TIME *t, int64_t *out)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+        return UK_E_MALFORMED;
+    }
+    *out = days_from_civil((int64_t)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
+                           (unsigned)tm.tm_mday) *
+               86400 +
+           tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    return UK_OK;
+}
+
+/* The first attribute of a kind, as UTF-8. */
+static void name_field(const X509_NAME *name, int nid, char *out, size_t cap)
+{
+    int idx = X509_NAME_get_index_by_NID(name, nid, -1);
+    unsigned char *utf8 = NULL;
+    int n;
+
+    out[0] = '\0';
+    if (idx < 0) {
+        return;
+    }
+    n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+    if (n >= 0) {
+        snprintf(out, cap, "%.*s", n, (const char *)utf8);
+    }
+    OPENSSL_free(utf8);
+}
+
+/* A name on one line in UTF-8: RFC 2253 order and escaping, without the
+ * escaping of non-ASCII bytes so Chinese names stay readable. */
+static void name_line(const X509_NAME *name, char *out, size_t cap)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *p = NULL;
+    long n;
+
+    out[0] = '\0';
+    if (bio == NULL) {
+        return;
+    }
+    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+        n = BIO_get_mem_data(bio, &p);
+        if (n > 0) {
+            snprintf(out, cap, "%.*s", (int)n, p);
+        }
+    }
+    BIO_free(bio);
+}
+
+uk_rc uk_cert_parse(const uint8_t *der, size_t len, uk_cert_info *out)
+{
+    const unsigned char *p = der;
+    X509 *x = NULL;
+    EVP_PKEY *pub = NULL;
+    const ASN1_INTEGER *sn;
+    BIGNUM *bn = NULL;
+    char *hexsn = NULL;
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    uk_rc rc = UK_E_MALFORMED;
+
+    memset(out, 0, sizeof(*out));
+    if (der == NULL || len == 0 || len > 65536) {
+        return UK_E_INVALID_ARG;
+    }
+    x = d2i_X509(NULL, &p, (long)len);
+    if (x == NULL || p != der + len) {
+        goto out;
+    }
+    name_line(X509_get_subject_name(x), out->subject, sizeof(out->subject));
+    name_field(X509_get_subject_name(x), NID_commonName, out->common_name,
+               sizeof(out->common_name));
+    name_field(X509_get_subject_name(x), NID_organizationName, out->organization,
+               sizeof(out->organization));
+    name_field(X509_get_subject_name(x), NID_organizationalUnitName, out->org_unit,
+               sizeof(out->org_unit));
+    name_field(X509_get_subject_name(x), NID_serialNumber, out->subject_serial,
+               sizeof(out->subject_serial));
+    name_line(X509_get_issuer_name(x), out->issuer, sizeof(out->issuer));
+    name_field(X509_get_issuer_name(x), NID_commonName, out->issuer_cn, sizeof(out->issuer_cn));
+    sn = X509_get0_serialNumber(x);
+    bn = ASN1_INTEGER_to_BN(sn, NULL);
+    hexsn = bn ? BN_bn2hex(bn) : NULL;
+    if (hexsn == NULL) {
+        goto out;
+    }
+    snprintf(out->serial, sizeof(out->serial), "%s", hexsn);
+    if (asn1_time(X509_get0_notBefore(x), &out->not_before) != UK_OK ||
+        asn1_time(X509_get0_notAfter(x), &out->not_after) != UK_OK) {
+        goto out;
+    }
+    pub = X509_get0_pubkey(x);
+    out->key_type = uk_key_type_of(pub);
+    out->key_bits = pub ? EVP_PKEY_get_bits(pub) : 0;
+    if (X509_get_extension_flags(x) & EXFLAG_KUSAGE) {
+        out->key_usage = X509_get_key_usage(x);
+    }
+    if (EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        rc = UK_E_CRYPTO;
+        goto out;
+    }
+    for (size_t i = 0; i < 32; i++) {
+        snprintf(out->fingerprint + 2 * i, 3, "%02x", md[i]);
+    }
+    rc = UK_OK;
+out:
+    OPENSSL_free(hexsn);
+    BN_free(bn);
+    X509_free(x);
+    return rc;
+}
+
+uk_rc uk_csr_build(EVP_PKEY *pub, const X509_NAME *subject, const STACK_OF(X509_EXTENSION) * exts,
+                   uk_csr_sign_fn sign, void *ctx, uint8_t **der, size_t *der_len)
+{
+    X509_REQ *req = NULL;
+    X509_ALGOR *alg = NULL;
+    ASN1_BIT_STRING *bits = NULL;
+    unsigned char *tbs = NULL;
+    int tbs_len;
+    uint8_t md[64];
+    unsigned int md_len = 0;
+    uint8_t sig[512];
+    size_t sig_len = sizeof(sig);
+    const EVP_MD *evp_md;
+    int md_nid;
+    int sig_nid;
+    unsigned char *out = NULL;
+    int out_len;
+    uk_key_type type = uk_key_type_of(pub);
+    const unsigned char *p;
+    uk_buf enc;
+    uk_rc rc = UK_E_CRYPTO;
+
+    *der = NULL;
+    *der_len = 0;
+    if (type == UK_KEY_NONE || subject == NULL || sign == NULL) {
+        return UK_E_INVALID_ARG;
+    }
+    /* SHA-384 for P-384 keeps the hash as strong as the curve */
+    md_nid = type == UK_KEY_P384 ? NID_sha384 : NID_sha256;
+    evp_md = EVP_get_digestbynid(md_nid);
+    if (type == UK_KEY_RSA1024 || type == UK_KEY_RSA2048) {
+        sig_nid = NID_sha256WithRSAEncryption;
+    } else {
+        sig_nid = md_nid == NID_sha384 ? NID_ecdsa_with_SHA384 : NID_ecdsa_with_SHA256;
+    }
+    req = X509_REQ_new();
+    alg = X509_ALGOR_new();
+    if (req == NULL || alg == NULL || !X509_REQ_set_version(req, 0) ||
+        !X509_REQ_set_subject_name(req, subject) || !X509_REQ_set_pubkey(req, pub)) {
+        goto out;
+    }
+    if (exts != NULL && sk_X509_EXTENSION_num(exts) > 0 &&
+        !X509_REQ_add_extensions(req, exts)) {
+        goto out;
+    }
+    /* RSA signature algorithms carry a NULL parameter, ECDSA ones none
+     * (RFC 4055 5, RFC 5758 3.2). */
+    if (!X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid),
+                         sig_nid == NID_sha256WithRSAEncryption ? V_ASN1_NULL : V_ASN1_UNDEF,
+                         NULL) ||
+        !X509_REQ_set1_signature_algo(req, alg)) {
+        goto out;
+    }
+    tbs_len = i2d_re_X509_REQ_tbs(req, &tbs);
+    if (tbs_len <= 0 || EVP_Digest(tbs, (size_t)tbs_len, md, &md_len, evp_md, NULL) != 1) {
+        goto out;
+    }
+    rc = sign(ctx, md_nid, md, md_len, sig, &sig_len);
+    if (rc != UK_OK) {
+        goto out;
+    }
+    /* The BIT STRING is parsed from its DER (03 len 00 sig) so OpenSSL
+     * records "no unused bits" itself; set from raw bytes it would drop
+     * trailing zero bits of the signature. */
+    uk_buf_init(&enc, sizeof(sig) + 8, false);
+    rc = uk_tlv_put_header(&enc, 0x03, sig_len + 1);
+    if (rc == UK_OK) {
+        rc = uk_buf_append_byte(&enc, 0x00);
+    }
+    if (rc == UK_OK) {
+        rc = uk_buf_append(&enc, sig, sig_len);
+    }
+    p = enc.data;
+    if (rc == UK_OK) {
+        bits = d2i_ASN1_BIT_STRING(NULL, &p, (long)enc.len);
+    }
+    uk_buf_free(&enc);
+    rc = UK_E_CRYPTO;
+    if (bits == NULL) {
+        goto out;
+    }
+    X509_REQ_set0_signature(req, bits);
+    bits = NULL;
+    out_len = i2d_X509_REQ(req, &out);
+    if (out_len <= 0) {
+        goto out;
+    }
+    /* the token must have signed with the key the request names */
+    if (X509_REQ_verify(req, pub) != 1) {
+        uk_err("the token's signature does not verify with the request's public key");
+        OPENSSL_free(out);
+        rc = UK_E_CRYPTO;
+        goto out;
+    }
+    *der = out;
+    *der_len = (size_t)out_len;
+    rc = UK_OK;
+out:
+    OPENSSL_free(tbs);
+    ASN1_BIT_STRING_free(bits);
+    X509_ALGOR_free(alg);
+    X509_REQ_free(req);
+    return rc;
+}
