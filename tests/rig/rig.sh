@@ -48,8 +48,11 @@ RIG_CARD_STATUS=""
 
 # Keys started by this shell, for rig_cleanup.
 RIG__CARDS=()
-# pid of the last process started by rig__spawn.
+# pid of the last process started by rig__spawn, every such pid (value: the
+# $BASHPID of the shell that started it), and the status rig__reap found.
 RIG__SPAWNED=""
+declare -gA RIG__CHILDREN=()
+RIG__REAPED=""
 
 rig__say() {
     printf 'rig: %s\n' "$*" >&2
@@ -86,6 +89,8 @@ rig__need_dir() {
             "(tests/rig/rig.sh start DIR, or the rig.start test)"
         return 1
     fi
+    # Pid files are matched against the --state path: keep it absolute.
+    UK_RIG_DIR="$(cd "$UK_RIG_DIR" && pwd)"
 }
 
 rig__need_tool() {
@@ -111,13 +116,10 @@ rig__alive() {
     [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$comm" ]]
 }
 
-# rig__is_child PID: PID was started by this shell (so `wait` works on it).
+# rig__is_child PID: PID was started by this shell (so `wait` can give its
+# exit status, even after bash reaped it).
 rig__is_child() {
-    local p
-    for p in $(jobs -p); do
-        [[ "$p" == "$1" ]] && return 0
-    done
-    return 1
+    [[ "${RIG__CHILDREN[$1]:-}" == "$BASHPID" ]]
 }
 
 # rig__wait_gone PID SECONDS: wait (bounded) until PID has exited.
@@ -129,6 +131,20 @@ rig__wait_gone() {
     state="${state##*) }"
     state="${state%% *}"
     [[ "$state" == "Z" || "$state" == "X" ]]
+}
+
+# rig__reap PID SECONDS: wait (bounded) for PID to exit. Sets RIG__REAPED to
+# its exit status when it is a child of this shell, else to "". Returns 1 when
+# it is still running.
+rig__reap() {
+    local pid="$1" secs="$2" status=0
+    RIG__REAPED=""
+    rig__wait_gone "$pid" "$secs" || return 1
+    if rig__is_child "$pid"; then
+        wait "$pid" 2>/dev/null || status=$?
+        RIG__REAPED="$status"
+    fi
+    return 0
 }
 
 # rig__spawn LOG CMD...: start CMD in the background, detached from the
@@ -144,6 +160,7 @@ rig__spawn() {
         setsid "$@" >>"$log" 2>&1 </dev/null &
     fi
     RIG__SPAWNED=$!
+    RIG__CHILDREN[$RIG__SPAWNED]="$BASHPID"
 }
 
 # rig__race PID CMD...: run CMD (a wait) while watching PID, a child of this
@@ -243,15 +260,12 @@ rig__pcscd_stop_pid() {
     local pid="$1" secs
     secs="$(rig__timeout)"
     kill -TERM "$pid" 2>/dev/null || return 0
-    if rig__is_child "$pid"; then
-        wait "$pid" 2>/dev/null || true
-    fi
-    if rig__wait_gone "$pid" "$secs"; then
+    if rig__reap "$pid" "$secs"; then
         return 0
     fi
     rig__say "pcscd $pid ignored SIGTERM for $secs s; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    rig__wait_gone "$pid" 5
+    rig__reap "$pid" 5
 }
 
 rig_start() {
@@ -449,7 +463,7 @@ rig__started_here() {
 # rig__card_halt DIR NAME: SIGTERM key NAME, wait for its exit and for its
 # reader to empty; check its exit status when it is our child.
 rig__card_halt() {
-    local dir="$1" name="$2" pid reader secs rc=0 status=""
+    local dir="$1" name="$2" pid reader secs rc=0
     secs="$(rig__timeout)"
     RIG_CARD_STATUS=""
     pid="$(cat "$dir/$name.pid" 2>/dev/null)" || {
@@ -458,25 +472,23 @@ rig__card_halt() {
     }
     reader="$(cat "$dir/$name.reader" 2>/dev/null)" || reader=""
     if ! rig__card_alive "$dir" "$name" "$pid"; then
-        if rig__is_child "$pid"; then
-            wait "$pid" 2>/dev/null || status=$?
-            RIG_CARD_STATUS="${status:-0}"
-        fi
+        rig__reap "$pid" 1 || true
+        RIG_CARD_STATUS="$RIG__REAPED"
         rm -f "$dir/$name.pid"
         rig__err "key '$name' (pid $pid) had already exited${RIG_CARD_STATUS:+ with status $RIG_CARD_STATUS}"
         rig__log_tail "$dir/$name.log"
         return 1
     fi
     kill -TERM "$pid" 2>/dev/null || true
-    if rig__is_child "$pid"; then
-        status=0
-        wait "$pid" 2>/dev/null || status=$?
-        RIG_CARD_STATUS="$status"
-    elif ! rig__wait_gone "$pid" "$secs"; then
-        rig__err "key '$name' (pid $pid) did not exit within $secs s of SIGTERM"
+    if ! rig__reap "$pid" "$secs"; then
+        rig__err "key '$name' (pid $pid) did not exit within $secs s of SIGTERM; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        rig__reap "$pid" 5 || true
+        rm -f "$dir/$name.pid"
         rig__log_tail "$dir/$name.log"
         return 1
     fi
+    RIG_CARD_STATUS="$RIG__REAPED"
     rm -f "$dir/$name.pid"
     if [[ -n "$RIG_CARD_STATUS" && "$RIG_CARD_STATUS" != 0 ]]; then
         rig__err "key '$name' exited with status $RIG_CARD_STATUS on SIGTERM (expected 0)"
@@ -598,13 +610,12 @@ rig_card_start() {
         return 0
     fi
     if ((rc == 99)); then
-        local status=0
-        wait "$pid" 2>/dev/null || status=$?
-        rig__err "key '$name' exited with status $status before it was inserted"
+        rig__reap "$pid" 1 || true
+        rig__err "key '$name' exited with status ${RIG__REAPED:-?} before it was inserted"
     else
         rig__err "key '$name' (pid $pid) was not seen in \"$reader\" within $secs s"
         kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+        rig__reap "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$dir/$name.pid"
     rig__forget_card "$name"
@@ -627,7 +638,7 @@ rig_card_stop() {
 }
 
 rig_card_wait_gone() {
-    local name="${1:-}" want="${2:-}" dir pid reader secs status=""
+    local name="${1:-}" want="${2:-}" dir pid reader secs
     if [[ -z "$name" ]]; then
         rig__err "usage: rig_card_wait_gone NAME [EXPECTED_STATUS]"
         return 1
@@ -644,16 +655,12 @@ rig_card_wait_gone() {
         return 1
     }
     reader="$(cat "$dir/$name.reader" 2>/dev/null)" || reader=""
-    if ! rig__wait_gone "$pid" "$secs"; then
+    if ! rig__reap "$pid" "$secs"; then
         rig__err "key '$name' (pid $pid) is still running after $secs s"
         rig__log_tail "$dir/$name.log"
         return 1
     fi
-    if rig__is_child "$pid"; then
-        status=0
-        wait "$pid" 2>/dev/null || status=$?
-        RIG_CARD_STATUS="$status"
-    fi
+    RIG_CARD_STATUS="$RIG__REAPED"
     rm -f "$dir/$name.pid"
     rig__forget_card "$name"
     if [[ -n "$want" && "$RIG_CARD_STATUS" != "$want" ]]; then
@@ -700,7 +707,7 @@ rig__on_exit() {
     }
     if ((rc != 0)); then
         rig__say "failed (status $rc); rig logs follow"
-        rig_logs
+        rig_logs "${UK_RIG_DIR:-}"
     fi
     exit "$rc"
 }
@@ -728,9 +735,8 @@ rig__main() {
         UK_RIG_DIR="$(cd "$dir" && pwd)"
         export UK_RIG_DIR
         if [[ "$cmd" == card-start ]]; then
+            # The key outlives this command; card-stop or stop pulls it.
             rig_card_start "$@" || return 1
-            # The key outlives this command; the rig's stop pulls it.
-            RIG__CARDS=()
             rig__say "key '$1' is in \"$(rig_card_reader "$1")\" (pid $(<"$UK_RIG_DIR/$1.pid"))"
         else
             rig_card_stop "$@"
