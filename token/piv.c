@@ -47,6 +47,7 @@ static const uint8_t slots[NSLOTS] = {0x9A, 0x9C, 0x9D, 0x9E, 0x82, 0x83, 0x84, 
 
 struct piv {
     uk_pcsc_card *card;
+    char serial[40]; /* who this token is: a reconnect must find the same card */
     bool admin;       /* management key authenticated in this card session */
     bool cache_valid; /* certs[] reflects the card */
     uk_token_cert certs[NSLOTS];
@@ -138,6 +139,31 @@ static uk_rc select_applet(struct piv *p, uk_buf *apt)
     return UK_OK;
 }
 
+static uk_rc identify(struct piv *p, const uk_buf *apt, uk_token_info *info);
+
+/* After a reset or reconnect: select the applet again and make sure the
+ * card in the reader is still this token, not another key inserted in its
+ * place. */
+static uk_rc same_card(struct piv *p)
+{
+    uk_token_info now;
+    uk_buf apt;
+    uk_rc rc;
+
+    memset(&now, 0, sizeof(now));
+    uk_buf_init(&apt, 1024, false);
+    rc = select_applet(p, &apt);
+    if (rc == UK_OK) {
+        rc = identify(p, &apt, &now);
+    }
+    uk_buf_free(&apt);
+    if (rc == UK_E_CARD_UNSUPPORTED || (rc == UK_OK && strcmp(now.serial, p->serial) != 0)) {
+        uk_info("the card in the reader is no longer token piv:%s", p->serial);
+        rc = UK_E_CARD_REMOVED;
+    }
+    return rc;
+}
+
 /* Begins a transaction; after a reset the applet is selected again and
  * everything learned in the old card session is forgotten. */
 static uk_rc begin(struct piv *p)
@@ -153,10 +179,10 @@ static uk_rc begin(struct piv *p)
         uk_debug("card session was reset; selecting PIV again");
         p->admin = false;
         cache_drop(p);
-        rc = select_applet(p, NULL);
+        rc = same_card(p);
         if (rc != UK_OK) {
             uk_pcsc_card_end(p->card);
-            return rc == UK_E_CARD_UNSUPPORTED ? UK_E_CARD_REMOVED : rc;
+            return rc;
         }
     }
     return UK_OK;
@@ -383,6 +409,7 @@ out:
         piv_close(p);
         return rc;
     }
+    snprintf(p->serial, sizeof(p->serial), "%s", info->serial);
     uk_info("PIV card %s in '%s'", info->id, reader);
     *impl = p;
     return UK_OK;

@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <signal.h>
@@ -431,6 +433,8 @@ static int dial(const char *host, const char *port)
             continue;
         }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             break;
         }
         close(fd);
@@ -443,6 +447,12 @@ static int dial(const char *host, const char *port)
 /* Reads exactly len bytes; false on EOF, error or a stop request. */
 static bool read_full(int fd, uint8_t *p, size_t len)
 {
+#ifdef TCP_QUICKACK
+    /* vpcd sends a message's length and body in two writes; acknowledge at
+     * once so its Nagle timer does not hold the body back (~40 ms each). */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+#endif
     while (len > 0) {
         ssize_t n = read(fd, p, len);
         if (n < 0 && errno == EINTR && !stop_requested) {
@@ -457,25 +467,31 @@ static bool read_full(int fd, uint8_t *p, size_t len)
     return true;
 }
 
+/* One message: the length and the payload in a single send, so Nagle's
+ * algorithm never holds a reply back waiting for an ACK. */
 static bool send_msg(int fd, const uint8_t *p, size_t len)
 {
-    uint8_t hdr[2] = {(uint8_t)(len >> 8), (uint8_t)len};
-    struct iovec;
+    static uint8_t buf[2 + 65535];
+    size_t off = 0;
 
-    if (send(fd, hdr, 2, MSG_NOSIGNAL) != 2) {
+    if (len > 65535) {
         return false;
     }
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    buf[0] = (uint8_t)(len >> 8);
+    buf[1] = (uint8_t)len;
+    memcpy(buf + 2, p, len);
+    len += 2;
+    while (off < len) {
+        ssize_t n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
             return false;
         }
-        p += n;
-        len -= (size_t)n;
+        off += (size_t)n;
     }
+    uk_memzero(buf, len);
     return true;
 }
 
