@@ -136,10 +136,10 @@ static uk_rc asn1_time(const ASN1_TIME *t, int64_t *out)
     if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
         return UK_E_MALFORMED;
     }
-    *out = days_from_civil((int64_t)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
-                           (unsigned)tm.tm_mday) *
-               86400 +
-           tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    *out =
+        days_from_civil((int64_t)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1, (unsigned)tm.tm_mday) *
+            86400 +
+        tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
     return UK_OK;
 }
 
@@ -286,8 +286,7 @@ uk_rc uk_csr_build(EVP_PKEY *pub, const X509_NAME *subject, const STACK_OF(X509_
         !X509_REQ_set_subject_name(req, subject) || !X509_REQ_set_pubkey(req, pub)) {
         goto out;
     }
-    if (exts != NULL && sk_X509_EXTENSION_num(exts) > 0 &&
-        !X509_REQ_add_extensions(req, exts)) {
+    if (exts != NULL && sk_X509_EXTENSION_num(exts) > 0 && !X509_REQ_add_extensions(req, exts)) {
         goto out;
     }
     /* RSA signature algorithms carry a NULL parameter, ECDSA ones none

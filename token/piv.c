@@ -34,7 +34,7 @@
 #define PIV_ALG_P256 0x11
 #define PIV_ALG_P384 0x14
 
-#define OBJECT_MAX 4096    /* a PIV object's whole answer */
+#define OBJECT_MAX 4096      /* a PIV object's whole answer */
 #define CERT_MAX (16 * 1024) /* a certificate, after decompression */
 #define NSLOTS 24
 
@@ -47,7 +47,7 @@ static const uint8_t slots[NSLOTS] = {0x9A, 0x9C, 0x9D, 0x9E, 0x82, 0x83, 0x84, 
 
 struct piv {
     uk_pcsc_card *card;
-    char serial[40]; /* who this token is: a reconnect must find the same card */
+    char serial[40];  /* who this token is: a reconnect must find the same card */
     bool admin;       /* management key authenticated in this card session */
     bool cache_valid; /* certs[] reflects the card */
     uk_token_cert certs[NSLOTS];
@@ -123,8 +123,13 @@ static uk_rc xfer(struct piv *p, const uk_apdu *a, uk_buf *resp, uint16_t *sw)
 
 static uk_rc select_applet(struct piv *p, uk_buf *apt)
 {
-    uk_apdu a = {.cla = 0x00, .ins = 0xA4, .p1 = 0x04, .p2 = 0x00, .data = piv_aid,
-                 .lc = sizeof(piv_aid), .le = 256};
+    uk_apdu a = {.cla = 0x00,
+                 .ins = 0xA4,
+                 .p1 = 0x04,
+                 .p2 = 0x00,
+                 .data = piv_aid,
+                 .lc = sizeof(piv_aid),
+                 .le = 256};
     uint16_t sw = 0;
     uk_rc rc;
 
@@ -133,8 +138,7 @@ static uk_rc select_applet(struct piv *p, uk_buf *apt)
         return rc;
     }
     if (sw != 0x9000) {
-        return sw == 0x6A82 || sw == 0x6D00 || sw == 0x6E00 ? UK_E_CARD_UNSUPPORTED
-                                                             : uk_sw_rc(sw);
+        return sw == 0x6A82 || sw == 0x6D00 || sw == 0x6E00 ? UK_E_CARD_UNSUPPORTED : uk_sw_rc(sw);
     }
     return UK_OK;
 }
@@ -198,8 +202,7 @@ static void end(struct piv *p)
 static uk_rc get_data(struct piv *p, uint32_t tag, uk_buf *out)
 {
     uint8_t cmd[5] = {0x5C, 0x03, (uint8_t)(tag >> 16), (uint8_t)(tag >> 8), (uint8_t)tag};
-    uk_apdu a = {.cla = 0x00, .ins = 0xCB, .p1 = 0x3F, .p2 = 0xFF, .data = cmd, .lc = 5,
-                 .le = 256};
+    uk_apdu a = {.cla = 0x00, .ins = 0xCB, .p1 = 0x3F, .p2 = 0xFF, .data = cmd, .lc = 5, .le = 256};
     uk_buf raw;
     uint16_t sw = 0;
     uk_tlv t;
@@ -596,8 +599,8 @@ static uk_rc secret_cmd(struct piv *p, uint8_t ins, uint8_t ref, const char *s1,
                         int *tries)
 {
     uint8_t data[16];
-    uk_apdu a = {.cla = 0x00, .ins = ins, .p1 = 0x00, .p2 = ref, .data = data, .lc = 8,
-                 .secret = true};
+    uk_apdu a = {
+        .cla = 0x00, .ins = ins, .p1 = 0x00, .p2 = ref, .data = data, .lc = 8, .secret = true};
     uint16_t sw = 0;
     uk_rc rc;
 
@@ -677,8 +680,8 @@ static uk_rc ecb(uint8_t alg, const uint8_t *key, const uint8_t *in, uint8_t *ou
 static uk_rc mutual_auth(struct piv *p, const uk_admin_key *k)
 {
     uint8_t step1[4] = {0x7C, 0x02, 0x80, 0x00};
-    uk_apdu a = {.cla = 0x00, .ins = 0x87, .p1 = k->alg, .p2 = 0x9B, .data = step1, .lc = 4,
-                 .le = 256};
+    uk_apdu a = {
+        .cla = 0x00, .ins = 0x87, .p1 = k->alg, .p2 = 0x9B, .data = step1, .lc = 4, .le = 256};
     uint8_t witness[16];
     uint8_t challenge[16];
     uint8_t expect[16];
@@ -860,8 +863,8 @@ static uk_rc piv_key_generate(void *impl, const uk_key_ref *ref, uk_key_type typ
     struct piv *p = impl;
     uint8_t slot = ref_slot(ref);
     uint8_t tmpl[5] = {0xAC, 0x03, 0x80, 0x01, piv_alg(type)};
-    uk_apdu a = {.cla = 0x00, .ins = 0x47, .p1 = 0x00, .p2 = slot, .data = tmpl, .lc = 5,
-                 .le = 256};
+    uk_apdu a = {
+        .cla = 0x00, .ins = 0x47, .p1 = 0x00, .p2 = slot, .data = tmpl, .lc = 5, .le = 256};
     uk_buf r;
     uint16_t sw = 0;
     uk_rc rc;

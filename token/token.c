@@ -190,8 +190,7 @@ uk_rc uk_token_admin_auth(uk_token *tok, const uk_admin_key *key)
     return tok->drv->admin_auth(tok->impl, key);
 }
 
-uk_rc uk_token_key_generate(uk_token *tok, const uk_key_ref *ref, uk_key_type type,
-                            EVP_PKEY **pub)
+uk_rc uk_token_key_generate(uk_token *tok, const uk_key_ref *ref, uk_key_type type, EVP_PKEY **pub)
 {
     *pub = NULL;
     if (ref == NULL || uk_key_type_name(type) == NULL) {
@@ -202,8 +201,7 @@ uk_rc uk_token_key_generate(uk_token *tok, const uk_key_ref *ref, uk_key_type ty
 
 /* EMSA-PKCS1-v1_5 (RFC 8017 9.2): 00 01 FF.. 00 DigestInfo, where the
  * DigestInfo is DER-encoded by OpenSSL from the digest's algorithm. */
-static uk_rc pkcs1_block(int md_nid, const uint8_t *digest, size_t len, uint8_t *em,
-                         size_t em_len)
+static uk_rc pkcs1_block(int md_nid, const uint8_t *digest, size_t len, uint8_t *em, size_t em_len)
 {
     X509_SIG *sig = NULL;
     X509_ALGOR *alg = NULL;

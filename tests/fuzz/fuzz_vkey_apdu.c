@@ -22,11 +22,8 @@ static EVP_PKEY *rsa_key;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t resp[VK_MAX_RESPONSE + 2];
-    vk_init init = {.serial = 7,
-                    .pin = "123456",
-                    .puk = "12345678",
-                    .pin_tries = 3,
-                    .puk_tries = 3};
+    vk_init init = {
+        .serial = 7, .pin = "123456", .puk = "12345678", .pin_tries = 3, .puk_tries = 3};
     vk_card *card = NULL;
     size_t off = 1;
     size_t resp_len;

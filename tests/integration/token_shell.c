@@ -169,8 +169,7 @@ static void cmd_admin(struct shell *sh, const char *hexkey, const char *alg)
     printf("admin rc=%s\n", uk_rc_name(rc));
 }
 
-static void cmd_generate(struct shell *sh, const char *slot_s, const char *type_s,
-                         const char *out)
+static void cmd_generate(struct shell *sh, const char *slot_s, const char *type_s, const char *out)
 {
     int slot = parse_slot(slot_s);
     uk_key_type type = uk_key_type_parse(type_s);
@@ -319,8 +318,7 @@ static void cmd_sign(struct shell *sh, const char *slot_s)
     if (rc == UK_OK) {
         vctx = EVP_MD_CTX_new();
         ok = vctx != NULL && EVP_DigestVerifyInit(vctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
-             EVP_DigestVerify(vctx, sig, sig_len, (const unsigned char *)msg, sizeof(msg) - 1) ==
-                 1;
+             EVP_DigestVerify(vctx, sig, sig_len, (const unsigned char *)msg, sizeof(msg) - 1) == 1;
         EVP_MD_CTX_free(vctx);
     }
     printf("sign rc=%s verified=%d\n", uk_rc_name(rc), ok);

@@ -111,10 +111,9 @@ static int make_cert(EVP_PKEY *key, uint8_t **der)
     X509_set_version(x, 2);
     ASN1_INTEGER_set(X509_get_serialNumber(x), 0x1234ABCD);
     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)"张三", -1, -1, 0);
-    X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)"山西测试单位", -1,
-                               -1, 0);
-    X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_UTF8, (const unsigned char *)"信息部", -1, -1,
+    X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)"山西测试单位", -1, -1,
                                0);
+    X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_UTF8, (const unsigned char *)"信息部", -1, -1, 0);
     X509_NAME_add_entry_by_txt(n, "serialNumber", MBSTRING_UTF8,
                                (const unsigned char *)"91140100MA0000000X", -1, -1, 0);
     X509_set_subject_name(x, n);
@@ -183,8 +182,7 @@ static void test_csr(void)
     static const char *const types[][2] = {{"RSA", NULL}, {"EC", "P-256"}, {"EC", "P-384"}};
     X509_NAME *subj = X509_NAME_new();
 
-    X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)"李四", -1, -1,
-                               0);
+    X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)"李四", -1, -1, 0);
     for (size_t i = 0; i < 3; i++) {
         EVP_PKEY *key = types[i][1] ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", types[i][1])
                                     : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);

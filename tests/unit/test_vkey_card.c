@@ -121,9 +121,9 @@ static void test_pin(void)
     CHECK_EQ(vk_card_dirty(c), true); /* the counter is committed */
     CHECK_EQ(apdu_hex(c, "0020008000"), 0x63C2);
     CHECK_EQ(apdu_hex(c, "0020008008313233343536FFFF"), 0x9000);
-    CHECK_EQ(apdu_hex(c, "0020008000"), 0x9000);  /* verified, counter reset */
+    CHECK_EQ(apdu_hex(c, "0020008000"), 0x9000);         /* verified, counter reset */
     CHECK_EQ(apdu_hex(c, "002000800431323334"), 0x6A80); /* wrong length */
-    CHECK_EQ(apdu_hex(c, "0020FF8000"), 0x9000);  /* reset security status */
+    CHECK_EQ(apdu_hex(c, "0020FF8000"), 0x9000);         /* reset security status */
     CHECK_EQ(apdu_hex(c, "0020008000"), 0x63C3);
     CHECK_EQ(apdu_hex(c, "0020000000"), 0x6A88); /* global PIN: absent */
     /* block, then unblock with the PUK */

@@ -44,13 +44,12 @@
 #define PIV_CLA_CHAIN 0x10
 
 /* PIV AID: RID A0 00 00 03 08, PIX 00 00 10 00 01 00 (SP 800-73-4 part 1, 2.2). */
-static const uint8_t piv_aid[] = {0xA0, 0x00, 0x00, 0x03, 0x08, 0x00,
-                                  0x00, 0x10, 0x00, 0x01, 0x00};
+static const uint8_t piv_aid[] = {0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00};
 #define PIV_RID_LEN 5
 
 /* ATR: T=0 and T=1 offered, historical bytes "ukey-vkey PIV". */
-const uint8_t vk_atr[] = {0x3B, 0x8D, 0x80, 0x01, 'u', 'k', 'e', 'y', '-', 'v', 'k',
-                          'e',  'y',  ' ',  'P',  'I', 'V', 0x00};
+const uint8_t vk_atr[] = {0x3B, 0x8D, 0x80, 0x01, 'u', 'k', 'e', 'y', '-',
+                          'v',  'k',  'e',  'y',  ' ', 'P', 'I', 'V', 0x00};
 const size_t vk_atr_len = sizeof(vk_atr);
 
 /* The well-known default management key (3DES). */
@@ -479,7 +478,7 @@ static unsigned cmd_select(vk_card *card, const struct apdu *a, struct reply *r)
 {
     uk_buf apt;
     uk_buf alg;
-    static const uint8_t algs[] = {VK_ALG_3DES,    VK_ALG_AES128,  VK_ALG_AES192, VK_ALG_AES256,
+    static const uint8_t algs[] = {VK_ALG_3DES,    VK_ALG_AES128,  VK_ALG_AES192,  VK_ALG_AES256,
                                    VK_ALG_RSA1024, VK_ALG_RSA2048, VK_ALG_ECCP256, VK_ALG_ECCP384};
     uk_rc rc = UK_OK;
 
@@ -533,8 +532,8 @@ static bool object_tag(const uint8_t *data, size_t len, uint32_t *tag, const uin
     uk_tlv t;
 
     *tag = 0;
-    if (data == NULL || uk_tlv_next(&p, data + len, &t) != UK_OK || t.tag != 0x5C ||
-        t.len == 0 || t.len > 3) {
+    if (data == NULL || uk_tlv_next(&p, data + len, &t) != UK_OK || t.tag != 0x5C || t.len == 0 ||
+        t.len > 3) {
         return false;
     }
     for (size_t i = 0; i < t.len; i++) {
@@ -564,7 +563,7 @@ static unsigned cmd_get_data(vk_card *card, const struct apdu *a, struct reply *
     }
     if (tag == 0x7E) {
         return uk_tlv_put(&r->data, 0x7E, discovery, sizeof(discovery)) == UK_OK ? SW_OK
-                                                                                  : SW_MEMORY;
+                                                                                 : SW_MEMORY;
     }
     obj = vk_card_object_get(card, tag);
     if (obj == NULL) {
@@ -804,7 +803,8 @@ static unsigned auth_mgmt(vk_card *card, uint8_t alg, const uk_tlv *wit, const u
     } else {
         card->mgmt_step = MGMT_IDLE;
     }
-    if (sw == SW_OK && inner.len > 0 && uk_tlv_put(&r->data, 0x7C, inner.data, inner.len) != UK_OK) {
+    if (sw == SW_OK && inner.len > 0 &&
+        uk_tlv_put(&r->data, 0x7C, inner.data, inner.len) != UK_OK) {
         sw = SW_MEMORY;
     }
     uk_memzero(block, sizeof(block));
@@ -1158,8 +1158,7 @@ static void send_pending(vk_card *card, size_t ne, uint8_t *resp, size_t *resp_l
     }
 }
 
-void vk_card_apdu(vk_card *card, const uint8_t *apdu, size_t len, uint8_t *resp,
-                  size_t *resp_len)
+void vk_card_apdu(vk_card *card, const uint8_t *apdu, size_t len, uint8_t *resp, size_t *resp_len)
 {
     struct apdu a;
     struct apdu whole;

@@ -101,8 +101,7 @@ vk_state *vk_card_state(vk_card *card);
 /* Processes one command APDU. resp receives data ‖ SW1 SW2 (at most
  * VK_MAX_RESPONSE + 2 bytes, so resp must hold that many). Always produces
  * a status word; never fails on bad input. */
-void vk_card_apdu(vk_card *card, const uint8_t *apdu, size_t len, uint8_t *resp,
-                  size_t *resp_len);
+void vk_card_apdu(vk_card *card, const uint8_t *apdu, size_t len, uint8_t *resp, size_t *resp_len);
 
 /* Power off, power on or reset: the volatile session is cleared. */
 void vk_card_reset(vk_card *card);

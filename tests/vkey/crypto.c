@@ -258,8 +258,7 @@ static const EVP_CIPHER *block_cipher(uint8_t alg)
     }
 }
 
-uk_rc vk_crypto_block(uint8_t alg, const uint8_t *key, const uint8_t *in, uint8_t *out,
-                      int encrypt)
+uk_rc vk_crypto_block(uint8_t alg, const uint8_t *key, const uint8_t *in, uint8_t *out, int encrypt)
 {
     const EVP_CIPHER *cipher = block_cipher(alg);
     EVP_CIPHER_CTX *ctx = NULL;

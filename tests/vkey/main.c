@@ -77,29 +77,28 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: ukey-vkey --state FILE [options]\n"
-            "A virtual PIV USB-KEY that dials vsmartcard-vpcd (loaded by pcscd).\n"
-            "\n"
-            "  --state FILE        card state (keys, objects, counters); created if missing\n"
-            "  --host HOST         vpcd host (default 127.0.0.1)\n"
-            "  --port PORT         vpcd port: 35963 first slot, 35964 second (default 35963)\n"
-            "New cards only (ignored when FILE exists):\n"
-            "  --serial N          serial number (default 10000001)\n"
-            "  --pin PIN           PIN, 6-8 characters (default 123456)\n"
-            "  --puk PUK           PUK, 6-8 characters (default 12345678)\n"
-            "  --pin-tries N       PIN tries (default 3); --puk-tries N likewise\n"
-            "  --mgmt-alg ALG      3des (default), aes128, aes192, aes256\n"
-            "  --mgmt-key HEX      management key (default: the well-known 3DES key)\n"
-            "Every start:\n"
-            "  --seed SLOT:CERT:KEY  put the PEM private key KEY and the certificate CERT\n"
-            "                      (PEM or DER) in SLOT (9a, 9c, 9d, 9e, 82-95)\n"
-            "  --drop-after N      answer N APDUs, then vanish (exit 3) when the next arrives\n"
-            "  --delay-ms N        wait N ms before each answer\n"
-            "  --sw-at N:XXXX      answer APDU number N with status word XXXX (repeatable)\n"
-            "  --trace             log APDUs to stderr (PIN and key data redacted)\n"
-            "  --init              create or update FILE, then exit without dialing\n"
-            "  -h, --help          this text; --version  the version\n");
+    fprintf(f, "Usage: ukey-vkey --state FILE [options]\n"
+               "A virtual PIV USB-KEY that dials vsmartcard-vpcd (loaded by pcscd).\n"
+               "\n"
+               "  --state FILE        card state (keys, objects, counters); created if missing\n"
+               "  --host HOST         vpcd host (default 127.0.0.1)\n"
+               "  --port PORT         vpcd port: 35963 first slot, 35964 second (default 35963)\n"
+               "New cards only (ignored when FILE exists):\n"
+               "  --serial N          serial number (default 10000001)\n"
+               "  --pin PIN           PIN, 6-8 characters (default 123456)\n"
+               "  --puk PUK           PUK, 6-8 characters (default 12345678)\n"
+               "  --pin-tries N       PIN tries (default 3); --puk-tries N likewise\n"
+               "  --mgmt-alg ALG      3des (default), aes128, aes192, aes256\n"
+               "  --mgmt-key HEX      management key (default: the well-known 3DES key)\n"
+               "Every start:\n"
+               "  --seed SLOT:CERT:KEY  put the PEM private key KEY and the certificate CERT\n"
+               "                      (PEM or DER) in SLOT (9a, 9c, 9d, 9e, 82-95)\n"
+               "  --drop-after N      answer N APDUs, then vanish (exit 3) when the next arrives\n"
+               "  --delay-ms N        wait N ms before each answer\n"
+               "  --sw-at N:XXXX      answer APDU number N with status word XXXX (repeatable)\n"
+               "  --trace             log APDUs to stderr (PIN and key data redacted)\n"
+               "  --init              create or update FILE, then exit without dialing\n"
+               "  -h, --help          this text; --version  the version\n");
 }
 
 static bool parse_ulong(const char *s, unsigned long max, unsigned long *out)
@@ -129,9 +128,25 @@ static bool parse_secret_opt(const char *s, char *out)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    enum { O_STATE = 256, O_HOST, O_PORT, O_SERIAL, O_PIN, O_PUK, O_PIN_TRIES, O_PUK_TRIES,
-           O_MGMT_ALG, O_MGMT_KEY, O_SEED, O_DROP, O_DELAY, O_SW_AT, O_TRACE, O_INIT,
-           O_VERSION };
+    enum {
+        O_STATE = 256,
+        O_HOST,
+        O_PORT,
+        O_SERIAL,
+        O_PIN,
+        O_PUK,
+        O_PIN_TRIES,
+        O_PUK_TRIES,
+        O_MGMT_ALG,
+        O_MGMT_KEY,
+        O_SEED,
+        O_DROP,
+        O_DELAY,
+        O_SW_AT,
+        O_TRACE,
+        O_INIT,
+        O_VERSION
+    };
     static const struct option longopts[] = {
         {"state", required_argument, NULL, O_STATE},
         {"host", required_argument, NULL, O_HOST},
@@ -255,8 +270,8 @@ static int parse_options(int argc, char **argv, struct options *o)
             }
             *colon = '\0';
             sw = strtoul(colon + 1, &end, 16);
-            if (!parse_ulong(optarg, ULONG_MAX, &v) || v == 0 || *end != '\0' ||
-                end != colon + 5 || sw > 0xFFFF) {
+            if (!parse_ulong(optarg, ULONG_MAX, &v) || v == 0 || *end != '\0' || end != colon + 5 ||
+                sw > 0xFFFF) {
                 *colon = ':';
                 goto bad;
             }

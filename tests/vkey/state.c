@@ -92,8 +92,7 @@ static uk_rc write_state(FILE *f, vk_card *card)
             rc = UK_E_CRYPTO;
             goto out;
         }
-        if (fprintf(f, "key %02x %02x %u %u ", slot, k->alg, k->pin_policy, k->touch_policy) <
-                0 ||
+        if (fprintf(f, "key %02x %02x %u %u ", slot, k->alg, k->pin_policy, k->touch_policy) < 0 ||
             put_hex(f, der, (size_t)n) != UK_OK || fputc('\n', f) == EOF) {
             goto out;
         }
@@ -181,8 +180,7 @@ static uk_rc parse_secret(const char *args, vk_secret *s)
     size_t vlen = 0;
     uk_rc rc;
 
-    if (sscanf(args, "%16s %u %u", hex, &tries, &max) != 3 || max == 0 || max > 15 ||
-        tries > max) {
+    if (sscanf(args, "%16s %u %u", hex, &tries, &max) != 3 || max == 0 || max > 15 || tries > max) {
         return UK_E_MALFORMED;
     }
     rc = get_hex(hex, &v, &vlen);
@@ -269,8 +267,8 @@ static uk_rc parse_line(vk_card *card, char *line)
 
 uk_rc vk_state_load(const char *path, vk_card **out)
 {
-    vk_init init = {.serial = 1, .pin = "123456", .puk = "12345678", .pin_tries = 3,
-                    .puk_tries = 3};
+    vk_init init = {
+        .serial = 1, .pin = "123456", .puk = "12345678", .pin_tries = 3, .puk_tries = 3};
     vk_card *card = NULL;
     FILE *f = NULL;
     char *line = NULL;

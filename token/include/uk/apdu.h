@@ -26,7 +26,7 @@ typedef struct uk_apdu {
     uint8_t p2;
     const uint8_t *data; /* borrowed; NULL when lc is 0 */
     size_t lc;
-    size_t le; /* expected response length; 0 = none; 256 (short) or 65536 (extended) = all */
+    size_t le;   /* expected response length; 0 = none; 256 (short) or 65536 (extended) = all */
     bool secret; /* data is a PIN, PUK or key: never traced, wiped after sending */
 } uk_apdu;
 

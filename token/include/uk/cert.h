@@ -30,7 +30,7 @@ typedef struct uk_cert_info {
     int64_t not_after;
     uk_key_type key_type;
     int key_bits;
-    uint32_t key_usage; /* X509v3 key usage bits as OpenSSL reports them (KU_*), 0 if absent */
+    uint32_t key_usage;   /* X509v3 key usage bits as OpenSSL reports them (KU_*), 0 if absent */
     char fingerprint[65]; /* SHA-256 of the DER, lowercase hex */
 } uk_cert_info;
 
@@ -57,9 +57,9 @@ typedef enum uk_cert_status {
 const char *uk_cert_status_name(uk_cert_status status);
 
 typedef struct uk_renew_window {
-    bool eligible;      /* opens_at <= now <= closes_at */
-    int64_t opens_at;   /* not_after minus months_before months */
-    int64_t closes_at;  /* not_after plus months_after months */
+    bool eligible;          /* opens_at <= now <= closes_at */
+    int64_t opens_at;       /* not_after minus months_before months */
+    int64_t closes_at;      /* not_after plus months_after months */
     int64_t days_to_expiry; /* whole days from now to not_after; negative once expired */
     uk_cert_status status;
 } uk_renew_window;

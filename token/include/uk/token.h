@@ -49,9 +49,9 @@ typedef struct uk_key_ref {
 uk_key_ref uk_key_ref_slot(uint8_t slot);
 
 typedef struct uk_token_info {
-    char id[96];          /* "piv:<serial>" */
-    char driver[16];      /* "piv" */
-    char serial[40];      /* decimal (Yubico GET SERIAL) or CHUID GUID hex */
+    char id[96];     /* "piv:<serial>" */
+    char driver[16]; /* "piv" */
+    char serial[40]; /* decimal (Yubico GET SERIAL) or CHUID GUID hex */
     char label[64];
     char manufacturer[64];
     char model[64];
@@ -117,8 +117,7 @@ uk_rc uk_token_admin_auth(uk_token *tok, const uk_admin_key *key);
 
 /* Generates a key pair in a slot; *pub receives the public key (caller
  * frees). Needs uk_token_admin_auth in this card session. */
-uk_rc uk_token_key_generate(uk_token *tok, const uk_key_ref *ref, uk_key_type type,
-                            EVP_PKEY **pub);
+uk_rc uk_token_key_generate(uk_token *tok, const uk_key_ref *ref, uk_key_type type, EVP_PKEY **pub);
 
 /* Signs a message digest with the key in a slot: RSA PKCS#1 v1.5 (the
  * DigestInfo for md_nid is built on the host), ECDSA returning DER. The
