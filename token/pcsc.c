@@ -301,6 +301,16 @@ void uk_pcsc_card_close(uk_pcsc_card *card)
     free(card);
 }
 
+/* Forgets a connection that no longer reaches the card; begin() makes a
+ * new one. */
+static void drop_connection(uk_pcsc_card *c)
+{
+    if (c->connected) {
+        SCardDisconnect(c->h, SCARD_LEAVE_CARD);
+        c->connected = false;
+    }
+}
+
 uk_rc uk_pcsc_card_begin(uk_pcsc_card *card, bool *was_reset)
 {
     LONG rv;
@@ -327,7 +337,7 @@ uk_rc uk_pcsc_card_begin(uk_pcsc_card *card, bool *was_reset)
         }
     } else if (context_lost(rv)) {
         /* the service restarted: the handle died with the old context */
-        card->connected = false;
+        drop_connection(card);
         rc = establish(card->pcsc);
         if (rc == UK_OK) {
             rc = card_connect(card);
@@ -373,14 +383,19 @@ static uk_rc exchange(uk_pcsc_card *c, const uint8_t *cmd, size_t len, size_t *r
             rc = UK_E_CARD_REMOVED;
         }
         if (rc == UK_E_CARD_REMOVED || rc == UK_E_PCSC_UNAVAILABLE) {
-            c->connected = false; /* begin() will connect again */
+            drop_connection(c);
         }
         uk_debug("SCardTransmit: %s", uk_rc_name(rc));
         return rc;
     }
     if (n < 2) {
-        uk_warn("card answered %lu bytes, no status word", (unsigned long)n);
-        return UK_E_CARD_ERROR;
+        /* No status word: the reader lost the card in mid-command (a card
+         * always answers with SW1 SW2). If it is still there, the next
+         * begin() connects again and checks it is the same card. */
+        uk_warn("card answered %lu bytes, no status word: treating it as removed",
+                (unsigned long)n);
+        drop_connection(c);
+        return UK_E_CARD_REMOVED;
     }
     *rlen = n;
     return UK_OK;

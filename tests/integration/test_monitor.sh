@@ -11,7 +11,7 @@ set -euo pipefail
 source "${UK_RIG_LIB:?run this through ctest (needs the rig fixture)}"
 
 MON="$UK_BUILD_DIR/tests/integration/monitor-shell"
-trap 'rig_cleanup; kill "${MS_PID:-0}" 2>/dev/null || true' EXIT
+trap 'rig_cleanup; [[ -z "${mon_pid:-}" ]] || kill "$mon_pid" 2>/dev/null || true' EXIT
 
 fail() {
     printf 'FAIL: %s\n' "$*" >&2
@@ -33,7 +33,7 @@ next_event() {
 
 rm -f "$UK_RIG_DIR/mon0.state" "$UK_RIG_DIR/mon1.state"
 coproc MS { "$MON" 2>/dev/null; }
-MS_PID=$MS_PID
+mon_pid=$MS_PID
 r0="Yubico ukey-vkey 00 00"
 r1="Yubico ukey-vkey 00 01"
 
@@ -63,5 +63,5 @@ printf 'quit\n' >&"${MS[1]}"
 next_event "^cancelled [0-9.]+$"
 ms="${LAST_EVENT#cancelled }"
 awk -v ms="$ms" 'BEGIN { exit !(ms < 5000) }' || fail "cancel took $ms ms"
-wait "$MS_PID" || true
+wait "$mon_pid" || true
 echo "PASS"

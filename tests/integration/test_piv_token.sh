@@ -20,7 +20,7 @@ source "${UK_RIG_LIB:?run this through ctest (needs the rig fixture)}"
 
 SHELL_BIN="$UK_BUILD_DIR/tests/integration/token-shell"
 work="$(mktemp -d)"
-trap 'rig_cleanup; kill "${TS_PID:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'rig_cleanup; [[ -z "${shell_pid:-}" ]] || kill "$shell_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 fail() {
     printf 'FAIL: %s\n' "$*" >&2
@@ -39,7 +39,7 @@ openssl x509 -req -in "$work/user.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" 
 # --- the token shell as a coprocess ------------------------------------------
 start_shell() {
     coproc TS { "$SHELL_BIN" "$1" 2>>"$work/shell.log"; }
-    TS_PID=$TS_PID
+    shell_pid=$TS_PID
 }
 # t CMD...: send one command, print its one-line answer
 t() {
@@ -59,6 +59,10 @@ expect() {
     out="$(t "${args[@]}")"
     [[ "$out" =~ $1 ]] || fail "'${args[*]}' answered '$out', expected /$1/"
     printf '  %s\n' "$out"
+}
+quit_shell() {
+    printf 'quit\n' >&"${TS[1]}"
+    wait "$shell_pid" 2>/dev/null || true
 }
 field() { # field NAME LINE
     sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<"$2"
@@ -168,8 +172,7 @@ expect verify 123456 -- '^verify rc=OK'
 expect admin -- '^admin rc=OK$'
 
 echo "key pulled mid-operation"
-t quit >/dev/null 2>&1 || true
-wait "$TS_PID" 2>/dev/null || true
+quit_shell
 rig_card_stop piv
 rig_card_start piv --drop-after 3
 start_shell "$reader"
@@ -190,5 +193,5 @@ bash "$UK_RIG_LIB" start "$UK_RIG_DIR" >/dev/null
 expect pin-status -- '^pin-status rc=OK tries=3'
 expect certs -- '^certs rc=OK n=3 '
 
-t quit >/dev/null 2>&1 || true
+quit_shell
 echo "PASS"
