@@ -33,6 +33,13 @@ static int check_count;
         }                                                                                          \
     } while (0)
 
+#define CHECK_FAIL(what)                                                                           \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        check_failures++;                                                                          \
+        fprintf(stderr, "%s:%d: %s: failed: %s\n", __FILE__, __LINE__, __func__, (what));          \
+    } while (0)
+
 #define CHECK_MEM(p, q, n) CHECK(memcmp((p), (q), (n)) == 0)
 
 static inline int check_exit_code(const char *name)

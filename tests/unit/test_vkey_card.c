@@ -272,7 +272,7 @@ static EVP_PKEY *generate(vk_card *c, uint8_t slot, uint8_t alg)
     }
     CHECK_EQ(s, 0x9000);
     if (uk_tlv_expect(all.data, all.len, 0x7F49, &tmpl) != UK_OK) {
-        CHECK(!"7F49 template");
+        CHECK_FAIL("7F49 template");
         goto out;
     }
     ctx = EVP_PKEY_CTX_new_from_name(NULL, alg == VK_ALG_RSA2048 ? "RSA" : "EC", NULL);
