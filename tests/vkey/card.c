@@ -61,6 +61,7 @@ enum mgmt_step { MGMT_IDLE, MGMT_WITNESS, MGMT_CHALLENGE };
 struct vk_card {
     vk_state st;
     bool dirty;
+    bool plain; /* a plain PIV card: no Yubico commands */
     /* volatile session, cleared by power cycle and reset */
     bool selected;
     bool pin_verified;
@@ -392,6 +393,11 @@ void vk_card_reset(vk_card *card)
     uk_buf_reset(&card->chain);
     card->pending_len = 0;
     card->pending_off = 0;
+}
+
+void vk_card_set_plain(vk_card *card, bool plain)
+{
+    card->plain = plain;
 }
 
 void vk_card_set_session(vk_card *card, bool pin_verified, bool mgmt_authed)
@@ -1096,6 +1102,10 @@ static unsigned dispatch(vk_card *card, const struct apdu *a, struct reply *r)
         return cmd_select(card, a, r);
     }
     if (!card->selected) {
+        return SW_INS_UNKNOWN;
+    }
+    if (card->plain &&
+        (a->ins == 0xFD || a->ins == 0xF8 || a->ins == 0xFF || a->ins == 0xFA || a->ins == 0xFB)) {
         return SW_INS_UNKNOWN;
     }
     switch (a->ins) {

@@ -106,6 +106,10 @@ void vk_card_apdu(vk_card *card, const uint8_t *apdu, size_t len, uint8_t *resp,
 /* Power off, power on or reset: the volatile session is cleared. */
 void vk_card_reset(vk_card *card);
 
+/* Makes the card a plain PIV card without the Yubico commands (GET
+ * SERIAL, GET VERSION, SET MANAGEMENT KEY, SET RETRIES, RESET): 6D00. */
+void vk_card_set_plain(vk_card *card, bool plain);
+
 /* For tests and the fuzz target: sets the volatile session as if the PIN
  * had been verified and the management key authenticated. */
 void vk_card_set_session(vk_card *card, bool pin_verified, bool mgmt_authed);

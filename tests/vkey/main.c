@@ -65,6 +65,7 @@ struct options {
     size_t n_seeds;
     bool trace;
     bool init_only;
+    bool plain;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -96,6 +97,7 @@ static void usage(FILE *f)
                "  --drop-after N      answer N APDUs, then vanish (exit 3) when the next arrives\n"
                "  --delay-ms N        wait N ms before each answer\n"
                "  --sw-at N:XXXX      answer APDU number N with status word XXXX (repeatable)\n"
+               "  --plain             a plain PIV card: no Yubico commands (serial from CHUID)\n"
                "  --trace             log APDUs to stderr (PIN and key data redacted)\n"
                "  --init              create or update FILE, then exit without dialing\n"
                "  -h, --help          this text; --version  the version\n");
@@ -145,6 +147,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         O_SW_AT,
         O_TRACE,
         O_INIT,
+        O_PLAIN,
         O_VERSION
     };
     static const struct option longopts[] = {
@@ -164,6 +167,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"sw-at", required_argument, NULL, O_SW_AT},
         {"trace", no_argument, NULL, O_TRACE},
         {"init", no_argument, NULL, O_INIT},
+        {"plain", no_argument, NULL, O_PLAIN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -286,6 +290,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case O_INIT:
             o->init_only = true;
+            break;
+        case O_PLAIN:
+            o->plain = true;
             break;
         case 'h':
             usage(stdout);
@@ -660,6 +667,7 @@ int main(int argc, char **argv)
         }
         vk_card_clean(card);
     }
+    vk_card_set_plain(card, o.plain);
     if (o.init_only) {
         status = 0;
         goto out;
