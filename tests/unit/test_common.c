@@ -21,7 +21,7 @@ static void test_rc_names(void)
     CHECK(strcmp(uk_rc_name(UK_E_CARD_REMOVED), "CARD_REMOVED") == 0);
     CHECK(strcmp(uk_rc_name((uk_rc)-999), "UNKNOWN_ERROR") == 0);
     CHECK(strcmp(uk_rc_desc(UK_E_NO_CARD), "no card in the reader") == 0);
-    CHECK_EQ(uk_rc_from_name("PIN_LOCKED", &rc), UK_OK);
+    CHECK_EQ(uk_rc_from_name("PIN_BLOCKED", &rc), UK_OK);
     CHECK_EQ(rc, UK_E_PIN_BLOCKED);
     CHECK_EQ(uk_rc_from_name("NO_SUCH_REASON", &rc), UK_E_NOT_FOUND);
     CHECK_EQ(uk_rc_from_name(NULL, &rc), UK_E_INVALID_ARG);

@@ -34,10 +34,10 @@
     X(UK_E_CARD_UNSUPPORTED, -26, "CARD_UNSUPPORTED", "card has no supported application")         \
     X(UK_E_SECURITY_STATUS, -27, "SECURITY_STATUS", "security status not satisfied")               \
     X(UK_E_PIN_INCORRECT, -30, "PIN_INCORRECT", "wrong PIN")                                       \
-    X(UK_E_PIN_BLOCKED, -31, "PIN_LOCKED", "PIN blocked")                                          \
+    X(UK_E_PIN_BLOCKED, -31, "PIN_BLOCKED", "PIN blocked")                                         \
     X(UK_E_PIN_FORMAT, -32, "PIN_INVALID_FORMAT", "PIN has an invalid format")                     \
     X(UK_E_PUK_INCORRECT, -33, "PUK_INCORRECT", "wrong PUK")                                       \
-    X(UK_E_PUK_BLOCKED, -34, "PUK_LOCKED", "PUK blocked")                                          \
+    X(UK_E_PUK_BLOCKED, -34, "PUK_BLOCKED", "PUK blocked")                                         \
     X(UK_E_AUTH_FAILED, -35, "MGMT_AUTH_FAILED", "management key authentication failed")
 
 typedef enum uk_rc {
