@@ -11,6 +11,7 @@
 #include <openssl/asn1.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
@@ -243,6 +244,78 @@ out:
     BN_free(bn);
     X509_free(x);
     return rc;
+}
+
+uk_rc uk_cert_to_pem(const uint8_t *der, size_t len, char **pem)
+{
+    const unsigned char *p = der;
+    X509 *x = NULL;
+    BIO *bio = NULL;
+    char *data = NULL;
+    long n;
+    uk_rc rc = UK_E_MALFORMED;
+
+    *pem = NULL;
+    if (der == NULL || len == 0 || len > 65536) {
+        return UK_E_INVALID_ARG;
+    }
+    x = d2i_X509(NULL, &p, (long)len);
+    if (x == NULL || p != der + len) {
+        goto out;
+    }
+    rc = UK_E_NOMEM;
+    bio = BIO_new(BIO_s_mem());
+    if (bio == NULL || PEM_write_bio_X509(bio, x) != 1) {
+        goto out;
+    }
+    n = BIO_get_mem_data(bio, &data);
+    *pem = OPENSSL_malloc((size_t)n + 1);
+    if (*pem == NULL) {
+        goto out;
+    }
+    memcpy(*pem, data, (size_t)n);
+    (*pem)[n] = '\0';
+    rc = UK_OK;
+out:
+    BIO_free(bio);
+    X509_free(x);
+    return rc;
+}
+
+uk_rc uk_cert_to_der(const uint8_t *in, size_t len, uint8_t **der, size_t *der_len)
+{
+    const unsigned char *p = in;
+    BIO *bio = NULL;
+    X509 *x = NULL;
+    unsigned char *out = NULL;
+    int n;
+
+    *der = NULL;
+    *der_len = 0;
+    if (in == NULL || len == 0 || len > 1024 * 1024) {
+        return UK_E_INVALID_ARG;
+    }
+    x = d2i_X509(NULL, &p, (long)len);
+    if (x == NULL || p != in + len) {
+        X509_free(x);
+        x = NULL;
+        bio = BIO_new_mem_buf(in, (int)len);
+        if (bio != NULL) {
+            x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        }
+        BIO_free(bio);
+    }
+    if (x == NULL) {
+        return UK_E_MALFORMED;
+    }
+    n = i2d_X509(x, &out);
+    X509_free(x);
+    if (n <= 0) {
+        return UK_E_CRYPTO;
+    }
+    *der = out;
+    *der_len = (size_t)n;
+    return UK_OK;
 }
 
 uk_rc uk_csr_build(EVP_PKEY *pub, const X509_NAME *subject, const STACK_OF(X509_EXTENSION) * exts,

@@ -151,6 +151,22 @@ static void test_parse(void)
     CHECK_EQ(ci.key_type, UK_KEY_P256);
     CHECK_EQ(ci.key_bits, 256);
     CHECK_EQ(strlen(ci.fingerprint), 64);
+    /* PEM out and back */
+    char *pem = NULL;
+    uint8_t *back = NULL;
+    size_t back_len = 0;
+    CHECK_EQ(uk_cert_to_pem(der, (size_t)len, &pem), UK_OK);
+    CHECK(pem != NULL && strncmp(pem, "-----BEGIN CERTIFICATE-----\n", 28) == 0);
+    CHECK_EQ(uk_cert_to_der((const uint8_t *)pem, strlen(pem), &back, &back_len), UK_OK);
+    CHECK_EQ(back_len, (size_t)len);
+    CHECK(back != NULL && memcmp(back, der, back_len) == 0);
+    OPENSSL_free(back);
+    CHECK_EQ(uk_cert_to_der(der, (size_t)len, &back, &back_len), UK_OK);
+    OPENSSL_free(back);
+    CHECK_EQ(uk_cert_to_der((const uint8_t *)"not a cert", 10, &back, &back_len), UK_E_MALFORMED);
+    OPENSSL_free(pem);
+    CHECK_EQ(uk_cert_to_pem((const uint8_t *)"x", 1, &pem), UK_E_MALFORMED);
+    CHECK(pem == NULL);
     /* truncated, trailing garbage, empty */
     CHECK_EQ(uk_cert_parse(der, (size_t)len - 1, &ci), UK_E_MALFORMED);
     CHECK_EQ(uk_cert_parse((const uint8_t *)"\x30\x03\x02\x01\x01", 5, &ci), UK_E_MALFORMED);

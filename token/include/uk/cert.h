@@ -37,6 +37,15 @@ typedef struct uk_cert_info {
 /* Parses a DER certificate. UK_E_MALFORMED if it is not one. */
 uk_rc uk_cert_parse(const uint8_t *der, size_t len, uk_cert_info *out);
 
+/* PEM ("-----BEGIN CERTIFICATE-----" ...) of a DER certificate; *pem is
+ * NUL-terminated, caller frees with OPENSSL_free. UK_E_MALFORMED if der is
+ * not a certificate. */
+uk_rc uk_cert_to_pem(const uint8_t *der, size_t len, char **pem);
+
+/* DER of a certificate given as PEM or DER (the first certificate of a PEM
+ * chain). *der: caller frees with OPENSSL_free. */
+uk_rc uk_cert_to_der(const uint8_t *in, size_t len, uint8_t **der, size_t *der_len);
+
 /* The hall's renewal rule: allowed from months_before calendar months
  * before expiry until months_after months after it. */
 typedef struct uk_renew_policy {
