@@ -78,20 +78,21 @@ static void sleep_ms(long ms)
 
 static bool service_lost(LONG rv)
 {
-    return rv == SCARD_E_NO_SERVICE || rv == SCARD_E_SERVICE_STOPPED ||
-           rv == SCARD_F_COMM_ERROR || rv == SCARD_E_INVALID_HANDLE;
+    return rv == SCARD_E_NO_SERVICE || rv == SCARD_E_SERVICE_STOPPED || rv == SCARD_F_COMM_ERROR ||
+           rv == SCARD_E_INVALID_HANDLE;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: " PROG " [--timeout SEC] --list\n"
-               "       " PROG " [--timeout SEC] --reader NAME\n"
-               "       " PROG " [--timeout SEC] --card-present NAME\n"
-               "       " PROG " [--timeout SEC] --card-absent NAME\n"
-               "\n"
-               "Waits (on PC/SC events, never by polling) until the condition holds.\n"
-               "--list waits for the PC/SC service and prints one reader name a line.\n"
-               "Default timeout %.0f s. Exit 0 done, 1 timed out, 2 error.\n",
+    fprintf(f,
+            "usage: " PROG " [--timeout SEC] --list\n"
+            "       " PROG " [--timeout SEC] --reader NAME\n"
+            "       " PROG " [--timeout SEC] --card-present NAME\n"
+            "       " PROG " [--timeout SEC] --card-absent NAME\n"
+            "\n"
+            "Waits (on PC/SC events, never by polling) until the condition holds.\n"
+            "--list waits for the PC/SC service and prints one reader name a line.\n"
+            "Default timeout %.0f s. Exit 0 done, 1 timed out, 2 error.\n",
             DEFAULT_TIMEOUT_S);
 }
 
@@ -115,8 +116,8 @@ static enum step connect_service(int64_t deadline, SCARDCONTEXT *out)
         }
         *out = 0;
         if (rv != SCARD_E_NO_SERVICE) {
-            fprintf(stderr, PROG ": SCardEstablishContext: %s (0x%lX)\n",
-                    pcsc_stringify_error(rv), (unsigned long)rv);
+            fprintf(stderr, PROG ": SCardEstablishContext: %s (0x%lX)\n", pcsc_stringify_error(rv),
+                    (unsigned long)rv);
             st = STEP_ERROR;
             goto out;
         }
@@ -246,8 +247,8 @@ static enum step wait_reader(SCARDCONTEXT ctx, const char *name, int64_t deadlin
             goto out;
         }
         if (rv != SCARD_S_SUCCESS) {
-            fprintf(stderr, PROG ": SCardGetStatusChange: %s (0x%lX)\n",
-                    pcsc_stringify_error(rv), (unsigned long)rv);
+            fprintf(stderr, PROG ": SCardGetStatusChange: %s (0x%lX)\n", pcsc_stringify_error(rv),
+                    (unsigned long)rv);
             st = STEP_ERROR;
             goto out;
         }
@@ -262,8 +263,8 @@ out:
  * but mute card (no ATR) does not count as present. *last gets the reader's
  * last event state for the timeout message.
  */
-static enum step wait_card(SCARDCONTEXT ctx, const char *name, bool want_present,
-                           int64_t deadline, DWORD *last)
+static enum step wait_card(SCARDCONTEXT ctx, const char *name, bool want_present, int64_t deadline,
+                           DWORD *last)
 {
     enum step st = STEP_ERROR;
     SCARD_READERSTATE rs[2];
@@ -291,8 +292,8 @@ static enum step wait_card(SCARDCONTEXT ctx, const char *name, bool want_present
             goto out;
         }
         if (rv != SCARD_S_SUCCESS) {
-            fprintf(stderr, PROG ": SCardGetStatusChange: %s (0x%lX)\n",
-                    pcsc_stringify_error(rv), (unsigned long)rv);
+            fprintf(stderr, PROG ": SCardGetStatusChange: %s (0x%lX)\n", pcsc_stringify_error(rv),
+                    (unsigned long)rv);
             st = STEP_ERROR;
             goto out;
         }
@@ -385,7 +386,7 @@ static int parse_args(int argc, char **argv, struct options *opt)
         }
         if (opt->mode != MODE_NONE) {
             fprintf(stderr, PROG ": give exactly one of --list, --reader, --card-present, "
-                            "--card-absent\n");
+                                 "--card-absent\n");
             goto out;
         }
         opt->mode = m;
@@ -472,8 +473,8 @@ int main(int argc, char **argv)
                     opt.timeout_s, opt.reader != NULL ? opt.reader : "");
         } else {
             fprintf(stderr, PROG ": timed out after %g s waiting for %s in reader \"%s\" (%s)\n",
-                    opt.timeout_s, opt.mode == MODE_CARD_PRESENT ? "a card" : "no card",
-                    opt.reader, card_state_name(last));
+                    opt.timeout_s, opt.mode == MODE_CARD_PRESENT ? "a card" : "no card", opt.reader,
+                    card_state_name(last));
         }
         break;
     case STEP_SERVICE_LOST:

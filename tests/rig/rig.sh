@@ -246,12 +246,20 @@ rig__pcscd_ours() {
     printf '%s\n' "$pid"
 }
 
+# pcscd processes other than ours that share our /run/pcscd. A pcscd in
+# another mount namespace (a container, an isolated test run) has its own
+# socket directory and is none of our business.
 rig__pcscd_others() {
-    local dir="$1" ours="" p
+    local dir="$1" ours="" p my_ns
     ours="$(rig__pcscd_ours "$dir")" || ours=""
+    my_ns="$(readlink /proc/self/ns/mnt 2>/dev/null || true)"
     for p in $(pgrep -x pcscd || true); do
         [[ "$p" == "$ours" ]] && continue
-        rig__alive "$p" pcscd && printf '%s\n' "$p"
+        rig__alive "$p" pcscd || continue
+        if [[ -n "$my_ns" && "$(readlink "/proc/$p/ns/mnt" 2>/dev/null || true)" != "$my_ns" ]]; then
+            continue
+        fi
+        printf '%s\n' "$p"
     done
     return 0
 }
@@ -285,7 +293,6 @@ rig_start() {
         return 1
     fi
     rig__write_config "$dir"
-    rig__stop_cards "$dir" "leftover "
 
     # 1. A pcscd this rig started before: reuse it if its readers are there.
     if pid="$(rig__pcscd_ours "$dir")"; then
@@ -306,7 +313,7 @@ rig_start() {
     if [[ -n "$others" ]]; then
         if rig__readers_up 2 2>/dev/null; then
             printf '%s\n' "$others" >"$dir/pcscd.foreign"
-            rig__say "reusing the running pcscd ($(echo "$others" | tr '\n' ' ')): it has" \
+            rig__say "reusing the running pcscd ($(paste -sd " " <<<"$others")): it has" \
                 "the rig's readers; this rig will not stop it"
             return 0
         fi
@@ -377,7 +384,7 @@ rig_stop() {
         rm -f "$dir/pcscd.pid"
     fi
     if [[ -f "$dir/pcscd.foreign" ]]; then
-        rig__say "leaving the pcscd this rig found running ($(tr '\n' ' ' <"$dir/pcscd.foreign"))"
+        rig__say "leaving the pcscd this rig found running ($(paste -sd " " "$dir/pcscd.foreign"))"
         rm -f "$dir/pcscd.foreign"
     fi
     return "$rc"
@@ -394,11 +401,11 @@ rig_status() {
     if pid="$(rig__pcscd_ours "$dir")"; then
         echo "pcscd: $pid (started by this rig)"
     elif [[ -f "$dir/pcscd.foreign" ]]; then
-        echo "pcscd: $(tr '\n' ' ' <"$dir/pcscd.foreign")(found running, reused, not ours)"
+        echo "pcscd: $(paste -sd " " "$dir/pcscd.foreign") (found running, reused, not ours)"
     else
         others="$(rig__pcscd_others "$dir")"
         if [[ -n "$others" ]]; then
-            echo "pcscd: $(echo "$others" | tr '\n' ' ')(not started by this rig)"
+            echo "pcscd: $(paste -sd " " <<<"$others") (not started by this rig)"
         else
             echo "pcscd: not running"
             rc=1
@@ -495,7 +502,7 @@ rig__card_halt() {
         rig__log_tail "$dir/$name.log"
         rc=1
     fi
-    if [[ -n "$reader" && -n "${UK_RIG_WAIT:-}" ]] && rig__pcscd_up; then
+    if [[ -n "$reader" && -n "${UK_RIG_WAIT:-}" ]] && rig__pcscd_up "$dir"; then
         if ! "$UK_RIG_WAIT" --timeout "$secs" --card-absent "$reader"; then
             rig__err "reader \"$reader\" still shows a card after key '$name' exited"
             rig__log_tail "$dir/pcscd.log" "$dir/$name.log"
@@ -505,8 +512,10 @@ rig__card_halt() {
     return "$rc"
 }
 
+# rig__pcscd_up DIR: a pcscd serves our /run/pcscd.
 rig__pcscd_up() {
-    [[ -S /run/pcscd/pcscd.comm ]] && [[ -n "$(pgrep -x pcscd || true)" ]]
+    [[ -S /run/pcscd/pcscd.comm ]] || return 1
+    [[ -n "$(rig__pcscd_ours "$1" || true)$(rig__pcscd_others "$1")" ]]
 }
 
 # Stop every key with a pid file in DIR (used by start and stop).

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Configuration files: cJSON parses, this file validates every key and
+ * reports the first problem with its file and key.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform/platform.h"
+
+#define CONFIG_MAX_BYTES (64 * 1024)
+
+void ukd_config_defaults(ukd_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->port = UKD_DEFAULT_PORT;
+    cfg->max_message = 256 * 1024;
+    cfg->max_clients = 64;
+    cfg->max_pending = 8;
+    cfg->idle_timeout = 600;
+    cfg->log_level = UK_LOG_INFO;
+    cfg->renewal = UK_RENEW_POLICY_DEFAULT;
+}
+
+void ukd_config_free(ukd_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_origins; i++) {
+        free(cfg->origins[i]);
+        cfg->origins[i] = NULL;
+    }
+    cfg->n_origins = 0;
+}
+
+static uk_rc fail(char **err, const char *path, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static uk_rc fail(char **err, const char *path, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    char line[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (key != NULL) {
+        snprintf(line, sizeof(line), "%s: key '%s': %s", path, key, msg);
+    } else {
+        snprintf(line, sizeof(line), "%s: %s", path, msg);
+    }
+    free(*err);
+    *err = strdup(line);
+    return UK_E_INVALID_ARG;
+}
+
+/* An Origin as browsers send it: scheme "://" host [":" port], nothing
+ * else (RFC 6454 7), lowercase scheme. "null" and wildcards never match. */
+static bool origin_valid(const char *o)
+{
+    const char *host;
+    size_t n = strlen(o);
+
+    if (n == 0 || n >= UKD_ORIGIN_MAX) {
+        return false;
+    }
+    if (strncmp(o, "https://", 8) == 0) {
+        host = o + 8;
+    } else if (strncmp(o, "http://", 7) == 0) {
+        host = o + 7;
+    } else {
+        return false;
+    }
+    if (*host == '\0') {
+        return false;
+    }
+    for (const char *c = host; *c; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
+                  *c == ':' || *c == '[' || *c == ']';
+        if (!ok) {
+            return false; /* uppercase, path, query, wildcard, space ... */
+        }
+    }
+    return true;
+}
+
+static bool int_value(const cJSON *v, long min, long max, long *out)
+{
+    double d;
+
+    if (!cJSON_IsNumber(v)) {
+        return false;
+    }
+    d = v->valuedouble;
+    if (d != (double)(long)d || d < (double)min || d > (double)max) {
+        return false;
+    }
+    *out = (long)d;
+    return true;
+}
+
+static uk_rc read_file(const char *path, char **text, char **err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n;
+
+    *text = NULL;
+    if (f == NULL) {
+        if (errno == ENOENT) {
+            return UK_E_NOT_FOUND;
+        }
+        return fail(err, path, NULL, "cannot open: %s", strerror(errno));
+    }
+    buf = malloc(CONFIG_MAX_BYTES + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return UK_E_NOMEM;
+    }
+    n = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
+    fclose(f);
+    if (n > CONFIG_MAX_BYTES) {
+        free(buf);
+        return fail(err, path, NULL, "larger than %d bytes", CONFIG_MAX_BYTES);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    return UK_OK;
+}
+
+static uk_rc load_origins(ukd_config *cfg, const cJSON *v, const char *path, char **err)
+{
+    const cJSON *o;
+    size_t i = 0;
+
+    if (!cJSON_IsArray(v)) {
+        return fail(err, path, "allowedOrigins", "must be an array of origin strings");
+    }
+    cJSON_ArrayForEach(o, v)
+    {
+        char key[32];
+        snprintf(key, sizeof(key), "allowedOrigins[%zu]", i++);
+        if (!cJSON_IsString(o) || !origin_valid(o->valuestring)) {
+            return fail(err, path, key,
+                        "must be an origin like \"https://hall.example.com\" (scheme, host, "
+                        "optional port; lowercase; no path, no trailing slash)");
+        }
+        if (ukd_config_origin_allowed(cfg, o->valuestring)) {
+            continue;
+        }
+        if (cfg->n_origins == UKD_MAX_ORIGINS) {
+            return fail(err, path, key, "more than %d origins", UKD_MAX_ORIGINS);
+        }
+        cfg->origins[cfg->n_origins] = strdup(o->valuestring);
+        if (cfg->origins[cfg->n_origins] == NULL) {
+            return UK_E_NOMEM;
+        }
+        cfg->n_origins++;
+    }
+    return UK_OK;
+}
+
+static uk_rc load_renewal(ukd_config *cfg, const cJSON *v, const char *path, char **err)
+{
+    const cJSON *item;
+    long n;
+
+    if (!cJSON_IsObject(v)) {
+        return fail(err, path, "renewal", "must be an object {monthsBefore, monthsAfter}");
+    }
+    cJSON_ArrayForEach(item, v)
+    {
+        if (strcmp(item->string, "monthsBefore") == 0 && int_value(item, 0, 120, &n)) {
+            cfg->renewal.months_before = (int)n;
+        } else if (strcmp(item->string, "monthsAfter") == 0 && int_value(item, 0, 120, &n)) {
+            cfg->renewal.months_after = (int)n;
+        } else {
+            char key[64];
+            snprintf(key, sizeof(key), "renewal.%s", item->string);
+            return fail(err, path, key, "unknown, or not an integer 0-120");
+        }
+    }
+    return UK_OK;
+}
+
+/* Rejects an object with the same key twice (cJSON keeps both). */
+static const char *duplicate_key(const cJSON *obj)
+{
+    for (const cJSON *a = obj ? obj->child : NULL; a != NULL; a = a->next) {
+        for (const cJSON *b = a->next; b != NULL; b = b->next) {
+            if (a->string != NULL && b->string != NULL && strcmp(a->string, b->string) == 0) {
+                return a->string;
+            }
+        }
+    }
+    return NULL;
+}
+
+uk_rc ukd_config_load_file(ukd_config *cfg, const char *path, char **err)
+{
+    char *text = NULL;
+    cJSON *root = NULL;
+    const cJSON *item;
+    const char *dup;
+    long n;
+    uk_rc rc;
+
+    rc = read_file(path, &text, err);
+    if (rc != UK_OK) {
+        return rc;
+    }
+    /* the length includes the NUL so cJSON can check nothing follows */
+    root = cJSON_ParseWithLengthOpts(text, strlen(text) + 1, NULL, 1);
+    if (root == NULL || !cJSON_IsObject(root)) {
+        rc = fail(err, path, NULL, "not a JSON object");
+        goto out;
+    }
+    dup = duplicate_key(root);
+    if (dup == NULL && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "renewal"))) {
+        dup = duplicate_key(cJSON_GetObjectItemCaseSensitive(root, "renewal"));
+    }
+    if (dup != NULL) {
+        rc = fail(err, path, dup, "appears twice");
+        goto out;
+    }
+    cJSON_ArrayForEach(item, root)
+    {
+        const char *k = item->string;
+        if (strcmp(k, "port") == 0) {
+            if (!int_value(item, 1024, 65535 - (UKD_PORT_TRIES - 1), &n)) {
+                rc = fail(err, path, k, "must be an integer 1024-%d", 65535 - (UKD_PORT_TRIES - 1));
+                goto out;
+            }
+            cfg->port = (int)n;
+        } else if (strcmp(k, "allowedOrigins") == 0) {
+            rc = load_origins(cfg, item, path, err);
+            if (rc != UK_OK) {
+                goto out;
+            }
+        } else if (strcmp(k, "maxMessageBytes") == 0) {
+            if (!int_value(item, 1024, 16L * 1024 * 1024, &n)) {
+                rc = fail(err, path, k, "must be an integer 1024-16777216");
+                goto out;
+            }
+            cfg->max_message = (size_t)n;
+        } else if (strcmp(k, "maxClients") == 0) {
+            if (!int_value(item, 1, 4096, &n)) {
+                rc = fail(err, path, k, "must be an integer 1-4096");
+                goto out;
+            }
+            cfg->max_clients = (int)n;
+        } else if (strcmp(k, "maxPendingPerClient") == 0) {
+            if (!int_value(item, 1, 256, &n)) {
+                rc = fail(err, path, k, "must be an integer 1-256");
+                goto out;
+            }
+            cfg->max_pending = (int)n;
+        } else if (strcmp(k, "idleTimeoutSeconds") == 0) {
+            if (!int_value(item, 5, 86400, &n)) {
+                rc = fail(err, path, k, "must be an integer 5-86400");
+                goto out;
+            }
+            cfg->idle_timeout = (int)n;
+        } else if (strcmp(k, "logLevel") == 0) {
+            int lvl = cJSON_IsString(item) ? uk_log_level_parse(item->valuestring) : -1;
+            if (lvl < 0) {
+                rc = fail(err, path, k, "must be one of error, warn, info, debug, trace");
+                goto out;
+            }
+            cfg->log_level = (uk_log_level)lvl;
+        } else if (strcmp(k, "renewal") == 0) {
+            rc = load_renewal(cfg, item, path, err);
+            if (rc != UK_OK) {
+                goto out;
+            }
+        } else {
+            rc = fail(err, path, k, "unknown key");
+            goto out;
+        }
+    }
+    rc = UK_OK;
+out:
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
+uk_rc ukd_config_load_default(ukd_config *cfg, char **err)
+{
+    char user[4096];
+    uk_rc rc;
+
+    rc = ukd_config_load_file(cfg, UKD_SYSTEM_CONFIG, err);
+    if (rc != UK_OK && rc != UK_E_NOT_FOUND) {
+        return rc;
+    }
+    rc = ukd_platform_config_path(user, sizeof(user));
+    if (rc != UK_OK) {
+        return UK_OK; /* no home: the system file alone */
+    }
+    rc = ukd_config_load_file(cfg, user, err);
+    return rc == UK_E_NOT_FOUND ? UK_OK : rc;
+}
+
+bool ukd_config_origin_allowed(const ukd_config *cfg, const char *origin)
+{
+    for (size_t i = 0; origin != NULL && i < cfg->n_origins; i++) {
+        if (strcmp(cfg->origins[i], origin) == 0) {
+            return true;
+        }
+    }
+    return false;
+}

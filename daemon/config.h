@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ukeyd's configuration: JSON files, validated key by key at start-up.
+ *
+ * Without --config, /etc/ukeyd/config.json is read, then the user's
+ * $XDG_CONFIG_HOME/ukeyd/config.json (default ~/.config/ukeyd/config.json);
+ * a key in the user's file replaces the system's, except allowedOrigins,
+ * whose lists are joined. With --config FILE only that file is read. A
+ * missing file is not an error; a file that exists but does not parse, an
+ * unknown key, a wrong type or a value out of range is, with a message
+ * naming the file and the key.
+ */
+#ifndef UKD_CONFIG_H
+#define UKD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "uk/cert.h"
+#include "uk/log.h"
+#include "uk/rc.h"
+
+#define UKD_DEFAULT_PORT 17485
+#define UKD_PORT_TRIES 5
+#define UKD_MAX_ORIGINS 32
+#define UKD_ORIGIN_MAX 256
+
+typedef struct ukd_config {
+    int port;                       /* first port tried; the next 4 follow */
+    char *origins[UKD_MAX_ORIGINS]; /* exact Origin strings */
+    size_t n_origins;
+    size_t max_message; /* bytes; larger messages close with 1009 */
+    int max_clients;
+    int max_pending;  /* requests in flight per client */
+    int idle_timeout; /* seconds without traffic before a close */
+    uk_log_level log_level;
+    uk_renew_policy renewal;
+} ukd_config;
+
+/* Defaults: port 17485, no origins, 256 KiB, 64 clients, 8 pending,
+ * 600 s idle, info, renewal 1 month before / 12 after. */
+void ukd_config_defaults(ukd_config *cfg);
+
+/* Reads and validates one file into cfg (keys present in the file replace
+ * the values in cfg; origins are appended). UK_E_NOT_FOUND when the file
+ * does not exist (cfg untouched). On any other failure *err (caller frees)
+ * says which file and key, and cfg may be partly updated. */
+uk_rc ukd_config_load_file(ukd_config *cfg, const char *path, char **err);
+
+/* The default load: system file, then the user's. */
+uk_rc ukd_config_load_default(ukd_config *cfg, char **err);
+
+/* Is origin in the allowlist (exact, case-sensitive string match)? */
+bool ukd_config_origin_allowed(const ukd_config *cfg, const char *origin);
+
+void ukd_config_free(ukd_config *cfg);
+
+#endif

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of the daemon's configuration (every key, every kind of bad
+ * value, the error naming file and key, origin lists joined across files)
+ * and of the platform's peer lookups on real loopback and Unix sockets.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "platform/platform.h"
+
+static char dir[] = "/tmp/ukd-config-XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Loads text; returns the rc, and the error in err (static). */
+static uk_rc load(ukd_config *cfg, const char *text, char *errbuf, size_t cap)
+{
+    char *err = NULL;
+    uk_rc rc;
+
+    ukd_config_defaults(cfg);
+    rc = ukd_config_load_file(cfg, write_file("c.json", text), &err);
+    snprintf(errbuf, cap, "%s", err ? err : "");
+    free(err);
+    return rc;
+}
+
+static void test_good(void)
+{
+    ukd_config cfg;
+    char err[512];
+
+    CHECK_EQ(load(&cfg,
+                  "{\"port\": 18000, \"allowedOrigins\": [\"https://hall.example.cn\", "
+                  "\"http://127.0.0.1:8080\"], \"maxMessageBytes\": 4096, \"maxClients\": 10, "
+                  "\"maxPendingPerClient\": 2, \"idleTimeoutSeconds\": 30, \"logLevel\": "
+                  "\"debug\", \"renewal\": {\"monthsBefore\": 2, \"monthsAfter\": 6}}",
+                  err, sizeof(err)),
+             UK_OK);
+    CHECK_EQ(cfg.port, 18000);
+    CHECK_EQ(cfg.n_origins, 2);
+    CHECK(ukd_config_origin_allowed(&cfg, "https://hall.example.cn"));
+    CHECK(!ukd_config_origin_allowed(&cfg, "https://hall.example.cn/"));
+    CHECK(!ukd_config_origin_allowed(&cfg, "https://HALL.example.cn"));
+    CHECK(!ukd_config_origin_allowed(&cfg, NULL));
+    CHECK_EQ(cfg.max_message, 4096);
+    CHECK_EQ(cfg.max_clients, 10);
+    CHECK_EQ(cfg.max_pending, 2);
+    CHECK_EQ(cfg.idle_timeout, 30);
+    CHECK_EQ(cfg.log_level, UK_LOG_DEBUG);
+    CHECK_EQ(cfg.renewal.months_before, 2);
+    CHECK_EQ(cfg.renewal.months_after, 6);
+    ukd_config_free(&cfg);
+}
+
+static void test_bad(void)
+{
+    static const struct {
+        const char *text;
+        const char *key; /* expected in the message */
+    } cases[] = {
+        {"{\"port\": 80}", "'port'"},
+        {"{\"port\": \"17485\"}", "'port'"},
+        {"{\"port\": 17485.5}", "'port'"},
+        {"{\"port\": 65535}", "'port'"}, /* the next four must fit too */
+        {"{\"allowedOrigins\": \"https://a.cn\"}", "'allowedOrigins'"},
+        {"{\"allowedOrigins\": [\"https://a.cn/\"]}", "'allowedOrigins[0]'"},
+        {"{\"allowedOrigins\": [\"https://a.cn\", \"*\"]}", "'allowedOrigins[1]'"},
+        {"{\"allowedOrigins\": [\"null\"]}", "'allowedOrigins[0]'"},
+        {"{\"allowedOrigins\": [\"ftp://a.cn\"]}", "'allowedOrigins[0]'"},
+        {"{\"allowedOrigins\": [\"https://A.cn\"]}", "'allowedOrigins[0]'"},
+        {"{\"allowedOrigins\": [\"https://a.cn/path\"]}", "'allowedOrigins[0]'"},
+        {"{\"allowedOrigins\": [3]}", "'allowedOrigins[0]'"},
+        {"{\"maxMessageBytes\": 10}", "'maxMessageBytes'"},
+        {"{\"maxClients\": 0}", "'maxClients'"},
+        {"{\"maxPendingPerClient\": true}", "'maxPendingPerClient'"},
+        {"{\"idleTimeoutSeconds\": -1}", "'idleTimeoutSeconds'"},
+        {"{\"logLevel\": \"loud\"}", "'logLevel'"},
+        {"{\"renewal\": {\"monthsBefore\": -1}}", "'renewal.monthsBefore'"},
+        {"{\"renewal\": {\"weeks\": 1}}", "'renewal.weeks'"},
+        {"{\"renewal\": 1}", "'renewal'"},
+        {"{\"prot\": 17485}", "'prot': unknown key"},
+        {"{\"port\": 17485, \"port\": 17486}", "'port': appears twice"},
+        {"[1, 2]", "not a JSON object"},
+        {"{\"port\": 17485", "not a JSON object"},
+        {"", "not a JSON object"},
+    };
+    ukd_config cfg;
+    char err[512];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_EQ(load(&cfg, cases[i].text, err, sizeof(err)), UK_E_INVALID_ARG);
+        if (strstr(err, cases[i].key) == NULL || strstr(err, "c.json") == NULL) {
+            fprintf(stderr, "case %zu: message '%s' lacks %s\n", i, err, cases[i].key);
+            CHECK_FAIL("error names the file and key");
+        }
+        ukd_config_free(&cfg);
+    }
+}
+
+static void test_layers(void)
+{
+    ukd_config cfg;
+    char *err = NULL;
+
+    ukd_config_defaults(&cfg);
+    CHECK_EQ(ukd_config_load_file(&cfg, "/nonexistent/ukeyd.json", &err), UK_E_NOT_FOUND);
+    CHECK_EQ(ukd_config_load_file(&cfg,
+                                  write_file("sys.json", "{\"port\": 18000, \"allowedOrigins\": "
+                                                         "[\"https://a.cn\"]}"),
+                                  &err),
+             UK_OK);
+    CHECK_EQ(ukd_config_load_file(&cfg,
+                                  write_file("user.json", "{\"port\": 18100, \"allowedOrigins\": "
+                                                          "[\"https://b.cn\", \"https://a.cn\"]}"),
+                                  &err),
+             UK_OK);
+    CHECK_EQ(cfg.port, 18100);  /* the user's value wins */
+    CHECK_EQ(cfg.n_origins, 2); /* lists joined, no duplicates */
+    CHECK(ukd_config_origin_allowed(&cfg, "https://a.cn"));
+    CHECK(ukd_config_origin_allowed(&cfg, "https://b.cn"));
+    CHECK(err == NULL);
+    ukd_config_free(&cfg);
+}
+
+static void test_tcp_peer(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    int s;
+    uint32_t uid = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(ls, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    CHECK(listen(ls, 1) == 0);
+    CHECK(getsockname(ls, (struct sockaddr *)&sa, &len) == 0);
+    CHECK(connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    len = sizeof(sa);
+    s = accept(ls, (struct sockaddr *)&sa, &len);
+    CHECK(s >= 0);
+    /* the server sees the client at sa: who owns that socket? */
+    CHECK_EQ(
+        ukd_platform_tcp_peer_uid(AF_INET, (const uint8_t *)&sa.sin_addr, ntohs(sa.sin_port), &uid),
+        UK_OK);
+    CHECK_EQ(uid, getuid());
+    CHECK_EQ(ukd_platform_tcp_peer_uid(AF_INET, (const uint8_t *)&sa.sin_addr, 1, &uid),
+             UK_E_NOT_FOUND);
+    close(s);
+    close(c);
+    close(ls);
+}
+
+static void test_tcp6_peer(void)
+{
+    struct sockaddr_in6 sa;
+    socklen_t len = sizeof(sa);
+    int ls = socket(AF_INET6, SOCK_STREAM, 0);
+    int c = socket(AF_INET6, SOCK_STREAM, 0);
+    int s;
+    uint32_t uid = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin6_family = AF_INET6;
+    sa.sin6_addr = in6addr_loopback;
+    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        printf("no IPv6 loopback here; skipping the tcp6 case\n");
+        close(ls);
+        close(c);
+        return;
+    }
+    CHECK(listen(ls, 1) == 0);
+    CHECK(getsockname(ls, (struct sockaddr *)&sa, &len) == 0);
+    CHECK(connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    len = sizeof(sa);
+    s = accept(ls, (struct sockaddr *)&sa, &len);
+    CHECK_EQ(ukd_platform_tcp_peer_uid(AF_INET6, sa.sin6_addr.s6_addr, ntohs(sa.sin6_port), &uid),
+             UK_OK);
+    CHECK_EQ(uid, getuid());
+    close(s);
+    close(c);
+    close(ls);
+}
+
+static void test_unix_peer(void)
+{
+    int sv[2];
+    uint32_t uid = 0;
+
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK_EQ(ukd_platform_unix_peer_uid(sv[0], &uid), UK_OK);
+    CHECK_EQ(uid, getuid());
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_dirs_and_lock(void)
+{
+    char path[4096];
+    char expect[512];
+    int fd1 = -1;
+    int fd2 = -1;
+
+    snprintf(expect, sizeof(expect), "%s/run", dir);
+    setenv("XDG_RUNTIME_DIR", expect, 1);
+    CHECK_EQ(ukd_platform_runtime_dir(path, sizeof(path)), UK_OK);
+    snprintf(expect, sizeof(expect), "%s/run/ukeyd", dir);
+    CHECK(strcmp(path, expect) == 0);
+    CHECK_EQ(ukd_platform_lock(path, &fd1), UK_OK);
+    CHECK_EQ(ukd_platform_lock(path, &fd2), UK_E_LIMIT); /* one daemon per user */
+    close(fd1);
+    CHECK_EQ(ukd_platform_lock(path, &fd2), UK_OK);
+    close(fd2);
+    unsetenv("XDG_RUNTIME_DIR");
+    CHECK_EQ(ukd_platform_runtime_dir(path, sizeof(path)), UK_E_NOT_FOUND);
+    snprintf(expect, sizeof(expect), "%s/cfg", dir);
+    setenv("XDG_CONFIG_HOME", expect, 1);
+    CHECK_EQ(ukd_platform_config_path(path, sizeof(path)), UK_OK);
+    snprintf(expect, sizeof(expect), "%s/cfg/ukeyd/config.json", dir);
+    CHECK(strcmp(path, expect) == 0);
+}
+
+int main(void)
+{
+    if (mkdtemp(dir) == NULL) {
+        return 1;
+    }
+    test_good();
+    test_bad();
+    test_layers();
+    test_tcp_peer();
+    test_tcp6_peer();
+    test_unix_peer();
+    test_dirs_and_lock();
+    return check_exit_code("test_config");
+}
