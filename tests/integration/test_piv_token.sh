@@ -184,14 +184,19 @@ expect certs -- '^certs rc=OK n=3 '
 expect pin-status -- '^pin-status rc=OK tries=3'
 
 echo "pcscd restarted"
-pcscd_pid="$(cat "$UK_RIG_DIR/pcscd.pid" 2>/dev/null || pidof pcscd)"
-kill -TERM $pcscd_pid
-tail --pid="$(awk '{print $1}' <<<"$pcscd_pid")" -f /dev/null &
-wait $! || true
-bash "$UK_RIG_LIB" start "$UK_RIG_DIR" >/dev/null
-"$UK_RIG_WAIT" --timeout 20 --card-present "$reader" || fail "the key did not come back after pcscd restarted"
-expect pin-status -- '^pin-status rc=OK tries=3'
-expect certs -- '^certs rc=OK n=3 '
+# only the pcscd the rig started: a foreign one (the rig reuses it) is not ours to stop
+if [[ -f "$UK_RIG_DIR/pcscd.pid" ]]; then
+    pcscd_pid="$(<"$UK_RIG_DIR/pcscd.pid")"
+    kill -TERM "$pcscd_pid"
+    timeout 20 tail --pid="$pcscd_pid" -f /dev/null || fail "pcscd did not stop"
+    bash "$UK_RIG_LIB" start "$UK_RIG_DIR" >/dev/null
+    "$UK_RIG_WAIT" --timeout 20 --card-present "$reader" ||
+        fail "the key did not come back after pcscd restarted"
+    expect pin-status -- '^pin-status rc=OK tries=3'
+    expect certs -- '^certs rc=OK n=3 '
+else
+    echo "  (pcscd is not the rig's own: restart case skipped)"
+fi
 
 quit_shell
 echo "PASS"

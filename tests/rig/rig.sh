@@ -17,7 +17,11 @@
 #   rig_card_wait_gone NAME [STATUS]          wait for a key that exits on its
 #                                             own (--drop-after), check STATUS
 #   rig_card_reader NAME                      print the key's reader name
+#   rig_logs [DIR]                            print the tails of pcscd's log and
+#                                             of this shell's keys' logs
 #   rig_cleanup                               stop every key this shell started
+# Variables: RIG_READER_0 / RIG_READER_1 (the two reader names), RIG_CARD_STATUS
+# (exit status of the key last reaped by rig_card_stop / rig_card_wait_gone).
 # Sourcing installs an EXIT trap that calls rig_cleanup and, when the script
 # failed, prints the last lines of the rig's logs. A script that sets its own
 # EXIT trap must call rig_cleanup from it.
@@ -34,6 +38,15 @@
 # machine. `start` reuses a pcscd it started earlier (DIR/pcscd.pid), reuses a
 # foreign one that already has the rig's readers (and never stops it), and
 # otherwise stops the foreign one and starts its own, saying so on stderr.
+# A pcscd in another mount namespace (container, isolated run) has its own
+# socket directory and is left alone.
+
+# Sourced twice (a helper library and its test both source it): keep the
+# first copy's state.
+if [[ "${BASH_SOURCE[0]}" != "$0" && -n "${RIG__LOADED:-}" ]]; then
+    return 0
+fi
+RIG__LOADED=1
 
 RIG_READER_0="Yubico ukey-vkey 00 00" # vpcd slot 0, TCP port 35963
 RIG_READER_1="Yubico ukey-vkey 00 01" # vpcd slot 1, TCP port 35964
@@ -46,8 +59,10 @@ RIG_LOG_LINES=30
 # (empty when it was not a child of this shell).
 RIG_CARD_STATUS=""
 
-# Keys started by this shell, for rig_cleanup.
+# Keys started by this shell and still running, for rig_cleanup; every key
+# it ever started, for rig_logs.
 RIG__CARDS=()
+RIG__TOUCHED=()
 # pid of the last process started by rig__spawn, every such pid (value: the
 # $BASHPID of the shell that started it), and the status rig__reap found.
 RIG__SPAWNED=""
@@ -58,9 +73,10 @@ rig__say() {
     printf 'rig: %s\n' "$*" >&2
 }
 
+# Print an error. Returns 0 so that set -e callers go on to print logs;
+# the caller returns 1 itself.
 rig__err() {
     printf 'rig: error: %s\n' "$*" >&2
-    return 1
 }
 
 rig__timeout() {
@@ -188,15 +204,26 @@ rig__log_tail() {
     done
 }
 
-# Print the tails of pcscd's log and of every key's log in the rig dir.
+# rig_logs [DIR]: print the last lines of pcscd's log and of the logs of the
+# keys this shell started (of every key in DIR when it started none).
 rig_logs() {
-    local dir="${1:-${UK_RIG_DIR:-}}" f
+    local dir="${1:-${UK_RIG_DIR:-}}" f name
     local logs=()
     [[ -n "$dir" && -d "$dir" ]] || return 0
-    [[ -f "$dir/pcscd.log" ]] && logs+=("$dir/pcscd.log")
-    for f in "$dir"/*.log; do
-        [[ -e "$f" && "$f" != "$dir/pcscd.log" ]] && logs+=("$f")
-    done
+    if [[ -f "$dir/pcscd.log" ]]; then
+        logs+=("$dir/pcscd.log")
+    fi
+    if ((${#RIG__TOUCHED[@]} > 0)); then
+        for name in "${RIG__TOUCHED[@]}"; do
+            logs+=("$dir/$name.log")
+        done
+    else
+        for f in "$dir"/*.log; do
+            if [[ -e "$f" && "$f" != "$dir/pcscd.log" ]]; then
+                logs+=("$f")
+            fi
+        done
+    fi
     if ((${#logs[@]} > 0)); then
         rig__log_tail "${logs[@]}"
     fi
@@ -413,7 +440,7 @@ rig_status() {
     fi
     if ((rc == 0)) && [[ -x "${UK_RIG_WAIT:-}" ]]; then
         echo "readers:"
-        "$UK_RIG_WAIT" --timeout 2 --list | sed 's/^/  /'
+        "$UK_RIG_WAIT" --timeout 2 --list | sed 's/^/  /' || true
         if ! rig__readers_up 1 >/dev/null 2>&1; then
             echo "  (the rig's readers are missing)"
             rc=1
@@ -457,6 +484,14 @@ rig__forget_card() {
         [[ "$n" == "$name" ]] || keep+=("$n")
     done
     RIG__CARDS=("${keep[@]}")
+}
+
+rig__started_here_ever() {
+    local n
+    for n in "${RIG__TOUCHED[@]}"; do
+        [[ "$n" == "$1" ]] && return 0
+    done
+    return 1
 }
 
 rig__started_here() {
@@ -554,7 +589,9 @@ rig__reader_free() {
             rig__card_halt "$dir" "$name" || true
         fi
     done
-    if "$UK_RIG_WAIT" --timeout 0 --card-absent "$reader" 2>/dev/null; then
+    # A key that has just exited may still show for a moment (pcscd notices
+    # a removal within about half a second): give it that, event-driven.
+    if "$UK_RIG_WAIT" --timeout 3 --card-absent "$reader" 2>/dev/null; then
         return 0
     fi
     rig__err "reader \"$reader\" already has a card that this shell did not start" \
@@ -613,6 +650,7 @@ rig_card_start() {
     printf '%s\n' "$pid" >"$dir/$name.pid"
     printf '%s\n' "$reader" >"$dir/$name.reader"
     RIG__CARDS+=("$name")
+    rig__started_here_ever "$name" || RIG__TOUCHED+=("$name")
 
     rig__race "$pid" "$UK_RIG_WAIT" --timeout "$secs" --card-present "$reader" || rc=$?
     if ((rc == 0)); then
