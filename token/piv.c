@@ -10,6 +10,8 @@
  * until this driver writes.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "uk/piv.h"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -55,7 +57,7 @@ struct piv {
     size_t ncerts;
 };
 
-static uint32_t slot_object(uint8_t slot)
+uint32_t uk_piv_slot_object(uint8_t slot)
 {
     switch (slot) {
     case 0x9A:
@@ -67,6 +69,7 @@ static uint32_t slot_object(uint8_t slot)
     case 0x9E:
         return 0x5FC101;
     default:
+        /* retired key management slots */
         if (slot >= 0x82 && slot <= 0x95) {
             return 0x5FC10Du + (uint32_t)(slot - 0x82);
         }
@@ -74,9 +77,14 @@ static uint32_t slot_object(uint8_t slot)
     }
 }
 
+bool uk_piv_slot_valid(uint8_t slot)
+{
+    return uk_piv_slot_object(slot) != 0;
+}
+
 static uint8_t ref_slot(const uk_key_ref *ref)
 {
-    return ref != NULL && ref->len == 1 && slot_object(ref->id[0]) != 0 ? ref->id[0] : 0;
+    return ref != NULL && ref->len == 1 && uk_piv_slot_object(ref->id[0]) != 0 ? ref->id[0] : 0;
 }
 
 static uint8_t piv_alg(uk_key_type type)
@@ -490,7 +498,7 @@ static uk_rc read_slot_cert(struct piv *p, uint8_t slot, uint8_t **der, size_t *
     uk_rc rc;
 
     uk_buf_init(&obj, OBJECT_MAX, false);
-    rc = get_data(p, slot_object(slot), &obj);
+    rc = get_data(p, uk_piv_slot_object(slot), &obj);
     if (rc == UK_OK) {
         rc = obj.len == 0 ? UK_E_NOT_FOUND : object_cert(obj.data, obj.len, der, der_len);
     }
@@ -529,7 +537,7 @@ static uk_rc piv_certs(void *impl, const uk_token_cert **list, size_t *count)
             uk_token_cert *c = &p->certs[p->ncerts];
             p->cert_der[p->ncerts] = der;
             c->key = uk_key_ref_slot(slots[i]);
-            c->object = slot_object(slots[i]);
+            c->object = uk_piv_slot_object(slots[i]);
             c->der = der;
             c->der_len = der_len;
             fingerprint(der, der_len, c->id);
@@ -1013,7 +1021,7 @@ static uk_rc piv_cert_write(void *impl, const uk_key_ref *ref, const uint8_t *de
         return rc;
     }
     p->cache_valid = false;
-    rc = put_data(p, slot_object(slot), obj.data, obj.len);
+    rc = put_data(p, uk_piv_slot_object(slot), obj.data, obj.len);
     /* read back and compare before anyone relies on it */
     if (rc == UK_OK) {
         rc = read_slot_cert(p, slot, &back, &back_len);
@@ -1042,7 +1050,7 @@ static uk_rc piv_cert_delete(void *impl, const uk_key_ref *ref)
         return rc;
     }
     p->cache_valid = false;
-    rc = put_data(p, slot_object(slot), NULL, 0);
+    rc = put_data(p, uk_piv_slot_object(slot), NULL, 0);
     end(p);
     return rc;
 }

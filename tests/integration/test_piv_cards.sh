@@ -11,42 +11,14 @@ set -euo pipefail
 # shellcheck source=../rig/rig.sh
 source "${UK_RIG_LIB:?run this through ctest (needs the rig fixture)}"
 
-SHELL_BIN="$UK_BUILD_DIR/tests/integration/token-shell"
 work="$(mktemp -d)"
-trap 'rig_cleanup; [[ -z "${shell_pid:-}" ]] || kill "$shell_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+# shellcheck source=shell_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/shell_lib.sh"
+trap shell_cleanup EXIT
 
 fail() {
     printf 'FAIL: %s\n' "$*" >&2
     exit 1
-}
-start_shell() {
-    coproc TS { "$SHELL_BIN" "$1" 2>>"$work/shell.log"; }
-    shell_pid=$TS_PID
-}
-quit_shell() {
-    printf 'quit\n' >&"${TS[1]}"
-    wait "$shell_pid" 2>/dev/null || true
-    shell_pid=""
-}
-t() {
-    local line
-    printf '%s\n' "$*" >&"${TS[1]}"
-    IFS= read -r -t 120 -u "${TS[0]}" line || fail "no answer to '$1': $(cat "$work/shell.log")"
-    printf '%s\n' "$line"
-}
-expect() {
-    local args=() out
-    while [[ "$1" != "--" ]]; do
-        args+=("$1")
-        shift
-    done
-    shift
-    out="$(t "${args[@]}")"
-    [[ "$out" =~ $1 ]] || fail "'${args[*]}' answered '$out', expected /$1/"
-    printf '  %s\n' "$out"
-}
-fingerprint() {
-    openssl x509 -in "$1" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1
 }
 
 # two self-signed certificates (only the objects matter here)

@@ -18,9 +18,10 @@ set -euo pipefail
 # shellcheck source=../rig/rig.sh
 source "${UK_RIG_LIB:?run this through ctest (needs the rig fixture)}"
 
-SHELL_BIN="$UK_BUILD_DIR/tests/integration/token-shell"
 work="$(mktemp -d)"
-trap 'rig_cleanup; [[ -z "${shell_pid:-}" ]] || kill "$shell_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+# shellcheck source=shell_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/shell_lib.sh"
+trap shell_cleanup EXIT
 
 fail() {
     printf 'FAIL: %s\n' "$*" >&2
@@ -36,35 +37,7 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/us
 openssl x509 -req -in "$work/user.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
     -days 20 -out "$work/user.pem" 2>/dev/null
 
-# --- the token shell as a coprocess ------------------------------------------
-start_shell() {
-    coproc TS { "$SHELL_BIN" "$1" 2>>"$work/shell.log"; }
-    shell_pid=$TS_PID
-}
-# t CMD...: send one command, print its one-line answer
-t() {
-    local line
-    printf '%s\n' "$*" >&"${TS[1]}"
-    IFS= read -r -t 120 -u "${TS[0]}" line || fail "no answer to '$1' (see $work/shell.log): $(cat "$work/shell.log")"
-    printf '%s\n' "$line"
-}
-# expect CMD... -- PATTERN: the answer must match the extended regex
-expect() {
-    local args=() out
-    while [[ "$1" != "--" ]]; do
-        args+=("$1")
-        shift
-    done
-    shift
-    out="$(t "${args[@]}")"
-    [[ "$out" =~ $1 ]] || fail "'${args[*]}' answered '$out', expected /$1/"
-    printf '  %s\n' "$out"
-}
-quit_shell() {
-    printf 'quit\n' >&"${TS[1]}"
-    wait "$shell_pid" 2>/dev/null || true
-}
-field() { # field NAME LINE
+field() { # field NAME LINE: the value of NAME= in a token-shell answer
     sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<"$2"
 }
 
@@ -78,7 +51,7 @@ expect open -- '^open rc=OK id=piv:31415926 serial=31415926 firmware=5\.2\.7 '
 cold="$(t certs)"
 echo "  $cold"
 [[ "$cold" =~ ^certs\ rc=OK\ n=1\  ]] || fail "cold listing: $cold"
-fp="$(openssl x509 -in "$work/user.pem" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)"
+fp="$(fingerprint "$work/user.pem")"
 [[ "$cold" == *" 9a:$fp:张三"* ]] || fail "listing lacks 9a with fingerprint $fp and CN 张三: $cold"
 (( $(field apdus "$cold") >= 24 )) || fail "a cold listing reads every slot: $cold"
 expect certs -- '^certs rc=OK n=1 apdus=0 '

@@ -21,6 +21,7 @@
 #include "crypto.h"
 #include "uk/buf.h"
 #include "uk/mem.h"
+#include "uk/piv.h"
 #include "uk/tlv.h"
 
 /* Status words. */
@@ -101,28 +102,12 @@ struct reply {
 
 bool vk_slot_valid(uint8_t slot)
 {
-    return slot == 0x9A || slot == 0x9C || slot == 0x9D || slot == 0x9E ||
-           (slot >= 0x82 && slot <= 0x95);
+    return uk_piv_slot_valid(slot);
 }
 
 uint32_t vk_slot_object(uint8_t slot)
 {
-    switch (slot) {
-    case 0x9A:
-        return 0x5FC105;
-    case 0x9C:
-        return 0x5FC10A;
-    case 0x9D:
-        return 0x5FC10B;
-    case 0x9E:
-        return 0x5FC101;
-    default:
-        /* retired key management slots 82..95 → 5FC10D..5FC120 */
-        if (slot >= 0x82 && slot <= 0x95) {
-            return 0x5FC10Du + (uint32_t)(slot - 0x82);
-        }
-        return 0;
-    }
+    return uk_piv_slot_object(slot);
 }
 
 /* Objects a PUT DATA may name: the PIV container IDs and Yubico's 5FFFxx. */
