@@ -38,7 +38,8 @@
     X(UK_E_PIN_FORMAT, -32, "PIN_INVALID_FORMAT", "PIN has an invalid format")                     \
     X(UK_E_PUK_INCORRECT, -33, "PUK_INCORRECT", "wrong PUK")                                       \
     X(UK_E_PUK_BLOCKED, -34, "PUK_BLOCKED", "PUK blocked")                                         \
-    X(UK_E_AUTH_FAILED, -35, "MGMT_AUTH_FAILED", "management key authentication failed")
+    X(UK_E_AUTH_FAILED, -35, "MGMT_AUTH_FAILED", "management key authentication failed")           \
+    X(UK_E_PIN_LAST_TRY, -36, "PIN_LAST_TRY", "one PIN try left: confirm the last try")
 
 typedef enum uk_rc {
 #define UK_RC_ENUM(sym, val, name, desc) sym = (val),

@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Monitor thread, per-token workers and the output queue (see tokens.h).
+ *
+ * One mutex guards the shared state: the worker list, the readers, every
+ * worker's job queue and the output queue. It is held only to move
+ * pointers, never across a card operation or a callback into the loop.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "tokens.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "uk/log.h"
+#include "uk/monitor.h"
+#include "uk/pcsc.h"
+
+#define MAX_READERS 32
+
+struct job {
+    uint64_t session;
+    uk_rpc_req req;
+    struct job *next;
+};
+
+struct worker {
+    ukd_tokens *t;
+    char reader[128];
+    pthread_cond_t cv;
+    struct job *head;
+    struct job *tail;
+    bool stop;    /* card removed or shutdown: finish and exit */
+    bool ready;   /* the token is open; info and token_id are set */
+    bool removed; /* token.removed already announced */
+    uint64_t running_session;
+    bool running;
+    uk_token_info info;
+    struct worker *next;
+};
+
+struct reader {
+    char name[128];
+    bool card;
+    bool unsupported; /* a card no driver knows */
+};
+
+struct ukd_tokens {
+    pthread_mutex_t mu;
+    pthread_cond_t all_gone;
+    int n_workers;
+    struct worker *workers;
+    struct reader readers[MAX_READERS];
+    size_t n_readers;
+    bool pcsc_up;
+    ukd_output *out_head;
+    ukd_output *out_tail;
+    uk_monitor *mon;
+    pthread_t mon_thread;
+    bool mon_started;
+    uk_renew_policy policy;
+    void (*wake)(void *);
+    void *wake_ctx;
+};
+
+/* Appends output; called with mu held. The wake-up happens after unlock. */
+static void push_locked(ukd_tokens *t, ukd_output_kind kind, uint64_t session, char *json)
+{
+    ukd_output *o;
+
+    if (json == NULL) {
+        return;
+    }
+    o = calloc(1, sizeof(*o));
+    if (o == NULL) {
+        free(json);
+        return;
+    }
+    o->kind = kind;
+    o->session = session;
+    o->json = json;
+    if (t->out_tail != NULL) {
+        t->out_tail->next = o;
+    } else {
+        t->out_head = o;
+    }
+    t->out_tail = o;
+}
+
+static void notify_locked(ukd_tokens *t, const char *method, cJSON *params)
+{
+    push_locked(t, UKD_OUT_NOTIFICATION, 0, uk_rpc_notification(method, params));
+}
+
+static cJSON *reader_params(const char *reader)
+{
+    cJSON *p = cJSON_CreateObject();
+
+    if (p != NULL && cJSON_AddStringToObject(p, "reader", reader) == NULL) {
+        cJSON_Delete(p);
+        return NULL;
+    }
+    return p;
+}
+
+static cJSON *removed_params(const struct worker *w)
+{
+    cJSON *p = reader_params(w->reader);
+
+    if (p != NULL && cJSON_AddStringToObject(p, "tokenId", w->info.id) == NULL) {
+        cJSON_Delete(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Answers every queued job of w with reason rc; mu held. */
+static void fail_jobs_locked(struct worker *w, uk_rc rc)
+{
+    while (w->head != NULL) {
+        struct job *j = w->head;
+        w->head = j->next;
+        push_locked(w->t, UKD_OUT_RESPONSE, j->session, uk_rpc_error(&j->req, rc, NULL));
+        uk_rpc_req_free(&j->req);
+        free(j);
+    }
+    w->tail = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    ukd_tokens *t = w->t;
+    uk_pcsc *pcsc = NULL;
+    uk_token *tok = NULL;
+    uk_pin_guard *guard = NULL;
+    uk_rc rc;
+
+    rc = uk_pcsc_open(&pcsc);
+    if (rc == UK_OK) {
+        rc = uk_token_open(pcsc, w->reader, &tok);
+    }
+    if (rc == UK_OK) {
+        rc = uk_pin_guard_new(&guard);
+    }
+    pthread_mutex_lock(&t->mu);
+    if (rc == UK_OK && !w->stop) {
+        w->info = *uk_token_info_get(tok);
+        w->ready = true;
+        notify_locked(t, "token.inserted", uk_rpc_token_json(&w->info));
+        uk_info("token %s ready in '%s'", w->info.id, w->reader);
+    } else if (rc != UK_OK) {
+        for (size_t i = 0; i < t->n_readers; i++) {
+            if (strcmp(t->readers[i].name, w->reader) == 0) {
+                t->readers[i].unsupported = rc == UK_E_CARD_UNSUPPORTED;
+            }
+        }
+        uk_info("card in '%s' not opened: %s", w->reader, uk_rc_name(rc));
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (t->wake) {
+        t->wake(t->wake_ctx);
+    }
+    for (;;) {
+        struct job *j;
+        uk_rpc_token_env env;
+        char *json;
+
+        pthread_mutex_lock(&t->mu);
+        while (w->head == NULL && !w->stop) {
+            pthread_cond_wait(&w->cv, &t->mu);
+        }
+        if (w->stop) {
+            fail_jobs_locked(w, UK_E_CARD_REMOVED);
+            pthread_mutex_unlock(&t->mu);
+            break;
+        }
+        j = w->head;
+        w->head = j->next;
+        if (w->head == NULL) {
+            w->tail = NULL;
+        }
+        w->running = true;
+        w->running_session = j->session;
+        pthread_mutex_unlock(&t->mu);
+
+        /* the card work, outside the lock */
+        memset(&env, 0, sizeof(env));
+        env.tok = tok;
+        env.guard = guard;
+        env.now = (int64_t)time(NULL);
+        env.policy = t->policy;
+        json = uk_rpc_token_call(&env, &j->req);
+        uk_rpc_req_free(&j->req);
+
+        pthread_mutex_lock(&t->mu);
+        w->running = false;
+        push_locked(t, UKD_OUT_RESPONSE, j->session, json);
+        pthread_mutex_unlock(&t->mu);
+        free(j);
+        if (t->wake) {
+            t->wake(t->wake_ctx);
+        }
+    }
+    uk_pin_guard_free(guard);
+    uk_token_close(tok);
+    uk_pcsc_close(pcsc);
+
+    pthread_mutex_lock(&t->mu);
+    if (w->ready && !w->removed) {
+        notify_locked(t, "token.removed", removed_params(w));
+    }
+    /* unlink and free */
+    for (struct worker **pp = &t->workers; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    pthread_cond_destroy(&w->cv);
+    free(w);
+    t->n_workers--;
+    pthread_cond_broadcast(&t->all_gone);
+    pthread_mutex_unlock(&t->mu);
+    if (t->wake) {
+        t->wake(t->wake_ctx);
+    }
+    return NULL;
+}
+
+/* mu held */
+static void start_worker_locked(ukd_tokens *t, const char *reader)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    pthread_attr_t attr;
+    pthread_t th;
+
+    if (w == NULL) {
+        return;
+    }
+    w->t = t;
+    snprintf(w->reader, sizeof(w->reader), "%s", reader);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, worker_main, w) != 0) {
+        uk_err("cannot start a worker for '%s'", reader);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+    } else {
+        w->next = t->workers;
+        t->workers = w;
+        t->n_workers++;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* mu held: the card left the reader; its token is gone for clients now,
+ * even if the worker is still finishing a job. */
+static void stop_workers_locked(ukd_tokens *t, const char *reader)
+{
+    for (struct worker *w = t->workers; w != NULL; w = w->next) {
+        if (strcmp(w->reader, reader) != 0 || w->stop) {
+            continue;
+        }
+        w->stop = true;
+        if (w->ready && !w->removed) {
+            w->removed = true;
+            notify_locked(t, "token.removed", removed_params(w));
+        }
+        pthread_cond_signal(&w->cv);
+    }
+}
+
+static void on_monitor(const uk_monitor_event *ev, void *ctx)
+{
+    ukd_tokens *t = ctx;
+
+    pthread_mutex_lock(&t->mu);
+    switch (ev->kind) {
+    case UK_MON_SERVICE_UP:
+        t->pcsc_up = true;
+        break;
+    case UK_MON_SERVICE_DOWN:
+        t->pcsc_up = false;
+        break;
+    case UK_MON_READER_ADDED:
+        if (t->n_readers < MAX_READERS) {
+            struct reader *r = &t->readers[t->n_readers++];
+            memset(r, 0, sizeof(*r));
+            snprintf(r->name, sizeof(r->name), "%s", ev->reader);
+        }
+        notify_locked(t, "reader.added", reader_params(ev->reader));
+        break;
+    case UK_MON_READER_REMOVED:
+        for (size_t i = 0; i < t->n_readers; i++) {
+            if (strcmp(t->readers[i].name, ev->reader) == 0) {
+                t->readers[i] = t->readers[--t->n_readers];
+                break;
+            }
+        }
+        stop_workers_locked(t, ev->reader);
+        notify_locked(t, "reader.removed", reader_params(ev->reader));
+        break;
+    case UK_MON_CARD_INSERTED:
+        for (size_t i = 0; i < t->n_readers; i++) {
+            if (strcmp(t->readers[i].name, ev->reader) == 0) {
+                t->readers[i].card = true;
+                t->readers[i].unsupported = false;
+            }
+        }
+        start_worker_locked(t, ev->reader);
+        break;
+    case UK_MON_CARD_REMOVED:
+        for (size_t i = 0; i < t->n_readers; i++) {
+            if (strcmp(t->readers[i].name, ev->reader) == 0) {
+                t->readers[i].card = false;
+                t->readers[i].unsupported = false;
+            }
+        }
+        stop_workers_locked(t, ev->reader);
+        break;
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (t->wake) {
+        t->wake(t->wake_ctx);
+    }
+}
+
+static void *monitor_main(void *arg)
+{
+    ukd_tokens *t = arg;
+
+    uk_monitor_run(t->mon, on_monitor, t);
+    return NULL;
+}
+
+uk_rc ukd_tokens_start(const uk_renew_policy *policy, void (*wake)(void *), void *wake_ctx,
+                       ukd_tokens **out)
+{
+    ukd_tokens *t;
+    uk_rc rc;
+
+    *out = NULL;
+    t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return UK_E_NOMEM;
+    }
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->all_gone, NULL);
+    t->policy = *policy;
+    t->wake = wake;
+    t->wake_ctx = wake_ctx;
+    rc = uk_monitor_open(&t->mon);
+    if (rc == UK_OK && pthread_create(&t->mon_thread, NULL, monitor_main, t) != 0) {
+        rc = UK_E_INTERNAL;
+    }
+    if (rc != UK_OK) {
+        uk_monitor_close(t->mon);
+        pthread_cond_destroy(&t->all_gone);
+        pthread_mutex_destroy(&t->mu);
+        free(t);
+        return rc;
+    }
+    t->mon_started = true;
+    *out = t;
+    return UK_OK;
+}
+
+void ukd_tokens_stop(ukd_tokens *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    uk_monitor_cancel(t->mon);
+    if (t->mon_started) {
+        pthread_join(t->mon_thread, NULL);
+    }
+    pthread_mutex_lock(&t->mu);
+    for (struct worker *w = t->workers; w != NULL; w = w->next) {
+        w->stop = true;
+        pthread_cond_signal(&w->cv);
+    }
+    while (t->n_workers > 0) {
+        pthread_cond_wait(&t->all_gone, &t->mu);
+    }
+    pthread_mutex_unlock(&t->mu);
+    uk_monitor_close(t->mon);
+    ukd_output_free(t->out_head);
+    pthread_cond_destroy(&t->all_gone);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+void ukd_tokens_submit(ukd_tokens *t, uint64_t session, uk_rpc_req *req)
+{
+    struct worker *target = NULL;
+    struct job *j;
+
+    pthread_mutex_lock(&t->mu);
+    for (struct worker *w = t->workers; w != NULL; w = w->next) {
+        if (w->ready && !w->stop && req->token_id != NULL &&
+            strcmp(w->info.id, req->token_id) == 0) {
+            target = w;
+            break;
+        }
+    }
+    j = target ? calloc(1, sizeof(*j)) : NULL;
+    if (j == NULL) {
+        push_locked(t, UKD_OUT_RESPONSE, session,
+                    uk_rpc_error(req, target ? UK_E_NOMEM : UK_E_NOT_FOUND, NULL));
+        uk_rpc_req_free(req);
+    } else {
+        j->session = session;
+        j->req = *req;
+        memset(req, 0, sizeof(*req));
+        if (target->tail != NULL) {
+            target->tail->next = j;
+        } else {
+            target->head = j;
+        }
+        target->tail = j;
+        pthread_cond_signal(&target->cv);
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (j == NULL && t->wake) {
+        t->wake(t->wake_ctx);
+    }
+}
+
+ukd_output *ukd_tokens_drain(ukd_tokens *t)
+{
+    ukd_output *o;
+
+    pthread_mutex_lock(&t->mu);
+    o = t->out_head;
+    t->out_head = NULL;
+    t->out_tail = NULL;
+    pthread_mutex_unlock(&t->mu);
+    return o;
+}
+
+void ukd_output_free(ukd_output *o)
+{
+    while (o != NULL) {
+        ukd_output *next = o->next;
+        free(o->json);
+        free(o);
+        o = next;
+    }
+}
+
+cJSON *ukd_tokens_list_json(ukd_tokens *t)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    pthread_mutex_lock(&t->mu);
+    for (struct worker *w = t->workers; arr != NULL && w != NULL; w = w->next) {
+        if (w->ready && !w->stop) {
+            cJSON_AddItemToArray(arr, uk_rpc_token_json(&w->info));
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return arr;
+}
+
+cJSON *ukd_tokens_readers_json(ukd_tokens *t, bool *pcsc_ok)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    pthread_mutex_lock(&t->mu);
+    *pcsc_ok = t->pcsc_up;
+    for (size_t i = 0; arr != NULL && i < t->n_readers; i++) {
+        cJSON *r = cJSON_CreateObject();
+        if (r == NULL) {
+            break;
+        }
+        cJSON_AddStringToObject(r, "name", t->readers[i].name);
+        cJSON_AddBoolToObject(r, "card", t->readers[i].card);
+        cJSON_AddBoolToObject(r, "cardSupported", t->readers[i].card && !t->readers[i].unsupported);
+        cJSON_AddItemToArray(arr, r);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return arr;
+}
+
+int ukd_tokens_pending(ukd_tokens *t, uint64_t session)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&t->mu);
+    for (struct worker *w = t->workers; w != NULL; w = w->next) {
+        if (w->running && w->running_session == session) {
+            n++;
+        }
+        for (struct job *j = w->head; j != NULL; j = j->next) {
+            n += j->session == session;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
+void ukd_tokens_forget_session(ukd_tokens *t, uint64_t session)
+{
+    pthread_mutex_lock(&t->mu);
+    for (struct worker *w = t->workers; w != NULL; w = w->next) {
+        struct job **pp = &w->head;
+        w->tail = NULL;
+        while (*pp != NULL) {
+            struct job *j = *pp;
+            if (j->session == session) {
+                *pp = j->next;
+                uk_rpc_req_free(&j->req);
+                free(j);
+            } else {
+                w->tail = j;
+                pp = &j->next;
+            }
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's tokens: one monitor thread that turns PC/SC events into
+ * reader and token events, and one worker thread per inserted key that
+ * owns its uk_token and runs its jobs one at a time.
+ *
+ * Threads never touch sockets. Everything they produce — job results and
+ * events — goes into one queue that the event loop drains after the wake-up
+ * function (lws_cancel_service) tells it to. The loop never waits for a
+ * card: submitting a job only appends to the worker's queue.
+ */
+#ifndef UKD_TOKENS_H
+#define UKD_TOKENS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uk/cert.h"
+#include "uk/rc.h"
+#include "uk/rpc.h"
+#include "uk/token.h"
+
+typedef struct ukd_tokens ukd_tokens;
+
+/* What the loop gets back: a response for a session, or an event for all. */
+typedef enum ukd_output_kind {
+    UKD_OUT_RESPONSE,     /* json answers a request of session */
+    UKD_OUT_NOTIFICATION, /* json is a notification for every client after hello */
+} ukd_output_kind;
+
+typedef struct ukd_output {
+    ukd_output_kind kind;
+    uint64_t session;
+    char *json; /* owned; malloc'ed */
+    struct ukd_output *next;
+} ukd_output;
+
+/* Starts the monitor thread. wake(ctx) is called from any thread when
+ * output is queued. */
+uk_rc ukd_tokens_start(const uk_renew_policy *policy, void (*wake)(void *), void *wake_ctx,
+                       ukd_tokens **out);
+
+/* Stops everything: the monitor is cancelled, each worker finishes the job
+ * it is running (a card operation is never cut in half), fails the queued
+ * ones, closes its token and exits. Blocks until all threads are joined. */
+void ukd_tokens_stop(ukd_tokens *t);
+
+/* Queues a TOKEN-route request for its token's worker (takes ownership of
+ * req). If no such token is inserted, the error response is queued at
+ * once. Loop thread. */
+void ukd_tokens_submit(ukd_tokens *t, uint64_t session, uk_rpc_req *req);
+
+/* Takes everything queued so far (a list in order), for the loop to send.
+ * Loop thread. */
+ukd_output *ukd_tokens_drain(ukd_tokens *t);
+void ukd_output_free(ukd_output *o);
+
+/* Snapshots for token.list and env.check (caller frees with cJSON_Delete):
+ * an array of token objects, and an array of {name, card} readers.
+ * pcsc_ok tells whether the PC/SC service answers. Loop thread. */
+cJSON *ukd_tokens_list_json(ukd_tokens *t);
+cJSON *ukd_tokens_readers_json(ukd_tokens *t, bool *pcsc_ok);
+
+/* Number of jobs queued or running for a session (for the per-client cap). */
+int ukd_tokens_pending(ukd_tokens *t, uint64_t session);
+
+/* The session is gone: its queued jobs are dropped (a running one finishes;
+ * its answer is discarded by the loop). */
+void ukd_tokens_forget_session(ukd_tokens *t, uint64_t session);
+
+#endif
