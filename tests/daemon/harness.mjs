@@ -95,6 +95,15 @@ export class Daemon {
     return r;
   }
 
+  // resolves once the daemon's log matches re (bounded)
+  waitLog(re, ms = 10000) {
+    return until(new Promise((resolve) => {
+      const check = () => { if (re.test(this.log)) { this.proc.stderr.off('data', check); resolve(); } };
+      this.proc.stderr.on('data', check);
+      check();
+    }), ms, `the daemon to log ${re}`);
+  }
+
   url(host = '127.0.0.1') { return `ws://${host}:${this.port}/`; }
 
   ukeyctl(...args) {
