@@ -61,6 +61,7 @@ struct ukd_tokens {
     uk_monitor *mon;
     pthread_t mon_thread;
     bool mon_started;
+    bool mon_done; /* monitor_main returned (guarded by mu) */
     uk_renew_policy policy;
     void (*wake)(void *);
     void *wake_ctx;
@@ -335,7 +336,37 @@ static void *monitor_main(void *arg)
     ukd_tokens *t = arg;
 
     uk_monitor_run(t->mon, on_monitor, t);
+    pthread_mutex_lock(&t->mu);
+    t->mon_done = true;
+    pthread_cond_broadcast(&t->all_gone);
+    pthread_mutex_unlock(&t->mu);
     return NULL;
+}
+
+/* Stops the monitor. SCardCancel only interrupts a wait already in
+ * progress, so a cancel that lands between two waits would be lost; it is
+ * repeated every 100 ms until the thread has returned (shutdown only). */
+static void stop_monitor(ukd_tokens *t)
+{
+    struct timespec until;
+
+    pthread_mutex_lock(&t->mu);
+    while (!t->mon_done) {
+        pthread_mutex_unlock(&t->mu);
+        uk_monitor_cancel(t->mon);
+        pthread_mutex_lock(&t->mu);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (!t->mon_done) {
+            pthread_cond_timedwait(&t->all_gone, &t->mu, &until);
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(t->mon_thread, NULL);
 }
 
 uk_rc ukd_tokens_start(const uk_renew_policy *policy, void (*wake)(void *), void *wake_ctx,
@@ -375,9 +406,8 @@ void ukd_tokens_stop(ukd_tokens *t)
     if (t == NULL) {
         return;
     }
-    uk_monitor_cancel(t->mon);
     if (t->mon_started) {
-        pthread_join(t->mon_thread, NULL);
+        stop_monitor(t);
     }
     pthread_mutex_lock(&t->mu);
     for (struct worker *w = t->workers; w != NULL; w = w->next) {

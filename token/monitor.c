@@ -258,6 +258,10 @@ uk_rc uk_monitor_run(uk_monitor *mon, uk_monitor_fn fn, void *ctx)
         mon->st[0].dwCurrentState = SCARD_STATE_UNAWARE;
         rc = sync_readers(mon, fn, ctx);
         while (rc == UK_OK) {
+            if (atomic_load(&mon->cancelled)) {
+                rc = UK_E_CANCELLED;
+                break;
+            }
             rv = SCardGetStatusChange(mon->ctx, INFINITE, mon->st, (DWORD)mon->n);
             if (atomic_load(&mon->cancelled)) {
                 rc = UK_E_CANCELLED;

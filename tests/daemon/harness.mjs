@@ -90,7 +90,16 @@ export class Daemon {
     if (this.proc && this.proc.exitCode === null) {
       this.proc.kill('SIGTERM');
     }
-    const r = await until(this.exited, 20000, 'ukeyd to exit');
+    let r;
+    try {
+      r = await until(this.exited, 20000, 'ukeyd to exit');
+    } catch (e) {
+      this.proc.kill('SIGABRT');
+      throw new Error(`${e.message}; its log:\n${this.log.slice(-4000)}`);
+    }
+    if (r.code !== 0 || /Sanitizer|runtime error/.test(this.log)) {
+      throw new Error(`ukeyd exited with ${r.code ?? r.sig}; its log:\n${this.log.slice(-4000)}`);
+    }
     rmSync(this.dir, { recursive: true, force: true });
     return r;
   }
@@ -126,7 +135,12 @@ export class Client {
     c.waiters = [];
     c.pending = new Map();
     c.nextId = 1;
-    c.closed = new Promise((resolve) => c.ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    c.closed = new Promise((resolve) => c.ws.on('close', (code, reason) => {
+      // calls still waiting will never be answered: settle them now
+      for (const settle of c.pending.values()) settle({ closed: code });
+      c.pending.clear();
+      resolve({ code, reason: String(reason) });
+    }));
     c.ws.on('message', (data) => c.onMessage(JSON.parse(String(data))));
     await until(new Promise((resolve, reject) => {
       c.ws.once('open', resolve);

@@ -52,7 +52,10 @@ void uk_monitor_close(uk_monitor *mon);
  * cancelled: returns UK_E_CANCELLED then. Blocks. */
 uk_rc uk_monitor_run(uk_monitor *mon, uk_monitor_fn fn, void *ctx);
 
-/* Makes a running uk_monitor_run return promptly. Any thread; idempotent. */
+/* Makes a running uk_monitor_run return promptly. Any thread; idempotent.
+ * SCardCancel interrupts only a wait in progress: a cancel landing between
+ * two waits is seen at the next event, so a caller that must stop the
+ * monitor repeats the cancel until uk_monitor_run has returned. */
 void uk_monitor_cancel(uk_monitor *mon);
 
 #endif
