@@ -29,6 +29,7 @@ struct job {
 
 struct worker {
     ukd_tokens *t;
+    pthread_t thread;
     char reader[128];
     pthread_cond_t cv;
     struct job *head;
@@ -61,6 +62,10 @@ struct ukd_tokens {
     uk_monitor *mon;
     pthread_t mon_thread;
     bool mon_started;
+    /* workers that have returned, to be joined (so their thread-local
+     * state, OpenSSL's included, is gone before the process exits) */
+    pthread_t finished[64];
+    size_t n_finished;
     bool mon_done; /* monitor_main returned (guarded by mu) */
     uk_renew_policy policy;
     void (*wake)(void *);
@@ -223,21 +228,45 @@ static void *worker_main(void *arg)
     }
     pthread_cond_destroy(&w->cv);
     free(w);
-    t->n_workers--;
-    pthread_cond_broadcast(&t->all_gone);
     pthread_mutex_unlock(&t->mu);
+    /* wake the loop while this worker still counts: once n_workers drops,
+     * ukd_tokens_stop may free t and the loop may be gone */
     if (t->wake) {
         t->wake(t->wake_ctx);
     }
+    pthread_mutex_lock(&t->mu);
+    t->n_workers--;
+    if (t->n_finished < sizeof(t->finished) / sizeof(t->finished[0])) {
+        t->finished[t->n_finished++] = pthread_self();
+    } else {
+        pthread_detach(pthread_self()); /* never in practice: the loop reaps often */
+    }
+    pthread_cond_broadcast(&t->all_gone);
+    pthread_mutex_unlock(&t->mu);
     return NULL;
+}
+
+/* Joins the workers that have returned. Not with mu held: a worker may
+ * still be between recording itself and unlocking. */
+static void reap_workers(ukd_tokens *t)
+{
+    pthread_t done[64];
+    size_t n;
+
+    pthread_mutex_lock(&t->mu);
+    n = t->n_finished;
+    memcpy(done, t->finished, n * sizeof(done[0]));
+    t->n_finished = 0;
+    pthread_mutex_unlock(&t->mu);
+    for (size_t i = 0; i < n; i++) {
+        pthread_join(done[i], NULL);
+    }
 }
 
 /* mu held */
 static void start_worker_locked(ukd_tokens *t, const char *reader)
 {
     struct worker *w = calloc(1, sizeof(*w));
-    pthread_attr_t attr;
-    pthread_t th;
 
     if (w == NULL) {
         return;
@@ -245,9 +274,7 @@ static void start_worker_locked(ukd_tokens *t, const char *reader)
     w->t = t;
     snprintf(w->reader, sizeof(w->reader), "%s", reader);
     pthread_cond_init(&w->cv, NULL);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&th, &attr, worker_main, w) != 0) {
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         uk_err("cannot start a worker for '%s'", reader);
         pthread_cond_destroy(&w->cv);
         free(w);
@@ -256,7 +283,6 @@ static void start_worker_locked(ukd_tokens *t, const char *reader)
         t->workers = w;
         t->n_workers++;
     }
-    pthread_attr_destroy(&attr);
 }
 
 /* mu held: the card left the reader; its token is gone for clients now,
@@ -418,6 +444,7 @@ void ukd_tokens_stop(ukd_tokens *t)
         pthread_cond_wait(&t->all_gone, &t->mu);
     }
     pthread_mutex_unlock(&t->mu);
+    reap_workers(t);
     uk_monitor_close(t->mon);
     ukd_output_free(t->out_head);
     pthread_cond_destroy(&t->all_gone);
@@ -465,6 +492,7 @@ ukd_output *ukd_tokens_drain(ukd_tokens *t)
 {
     ukd_output *o;
 
+    reap_workers(t);
     pthread_mutex_lock(&t->mu);
     o = t->out_head;
     t->out_head = NULL;
