@@ -434,6 +434,7 @@ static void accept_tcp(int lfd)
             continue;
         }
         srv.n_clients++;
+        uk_debug("connection accepted; %d clients", srv.n_clients);
     }
 }
 
@@ -505,6 +506,7 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         if (srv.n_clients > 0) {
             srv.n_clients--;
         }
+        uk_debug("connection gone; %d clients", srv.n_clients);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         deliver();

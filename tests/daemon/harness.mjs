@@ -104,10 +104,12 @@ export class Daemon {
     return r;
   }
 
-  // resolves once the daemon's log matches re (bounded)
-  waitLog(re, ms = 10000) {
+  // resolves once the daemon's log, from offset on, matches re (bounded)
+  waitLog(re, ms = 10000, offset = 0) {
     return until(new Promise((resolve) => {
-      const check = () => { if (re.test(this.log)) { this.proc.stderr.off('data', check); resolve(); } };
+      const check = () => {
+        if (re.test(this.log.slice(offset))) { this.proc.stderr.off('data', check); resolve(); }
+      };
       this.proc.stderr.on('data', check);
       check();
     }), ms, `the daemon to log ${re}`);

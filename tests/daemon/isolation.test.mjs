@@ -57,7 +57,32 @@ test('idle sockets that never upgrade do not starve a connected client', async (
   for (let i = 0; i < 50; i++) {
     assert.deepEqual((await c.call('system.ping')).result, { pong: true });
   }
+  const mark = d.log.length;
   idle.forEach((s) => s.destroy());
+  await c.close();
+  // the daemon frees the places as it sees the sockets go
+  await d.waitLog(/connection gone; 0 clients/, 10000, mark);
+});
+
+test('closed connections free their place under the cap', async () => {
+  // maxClients is 20: sixty connections one after the other all get in
+  for (let i = 0; i < 60; i++) {
+    const c = await Client.open(d);
+    assert.deepEqual((await c.call('system.ping')).result, { pong: true });
+    await c.close();
+  }
+  // and sockets that never upgraded, once closed, too
+  const mark = d.log.length;
+  for (let i = 0; i < 40; i++) {
+    await new Promise((resolve) => {
+      const s = net.connect(d.port, '127.0.0.1', () => { s.destroy(); });
+      s.on('close', resolve);
+      s.on('error', () => {});
+    });
+  }
+  await d.waitLog(/connection gone; 0 clients/, 10000, mark);
+  const c = await Client.open(d);
+  assert.deepEqual((await c.call('system.ping')).result, { pong: true });
   await c.close();
 });
 

@@ -13,7 +13,7 @@
  * for the answer to APDU N+1), --delay-ms (a slow card), --sw-at N:SW (a
  * given status word instead of the answer to APDU N).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* ppoll */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,12 +433,30 @@ out:
     return rc;
 }
 
+/* SIGTERM and SIGINT stay blocked except inside ppoll(), which unblocks
+ * them atomically: a stop that arrives while an APDU is being answered is
+ * seen at the next wait instead of being lost before a blocking read. */
+static sigset_t wait_mask;
+
+/* Waits until fd is readable (fd < 0: just the timeout), up to ms (-1:
+ * forever). false when a stop was requested. */
+static bool wait_for(int fd, long ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+    while (!stop_requested) {
+        int n = ppoll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, ms < 0 ? NULL : &ts, &wait_mask);
+        if (n >= 0 || errno != EINTR) {
+            return !stop_requested;
+        }
+    }
+    return false;
+}
+
 static void sleep_ms(unsigned long ms)
 {
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    /* interrupted early by a signal, which is what a stop wants */
-    nanosleep(&ts, NULL);
+    wait_for(-1, (long)ms);
 }
 
 static int dial(const char *host, const char *port)
@@ -476,8 +495,12 @@ static bool read_full(int fd, uint8_t *p, size_t len)
     setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 #endif
     while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR && !stop_requested) {
+        ssize_t n;
+        if (!wait_for(fd, -1)) {
+            return false;
+        }
+        n = read(fd, p, len);
+        if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
@@ -673,11 +696,20 @@ int main(int argc, char **argv)
         goto out;
     }
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal; /* no SA_RESTART: a blocking read returns EINTR */
+    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    {
+        sigset_t stop_set;
+        sigemptyset(&stop_set);
+        sigaddset(&stop_set, SIGTERM);
+        sigaddset(&stop_set, SIGINT);
+        sigprocmask(SIG_BLOCK, &stop_set, &wait_mask); /* wait_mask: the mask to wait with */
+        sigdelset(&wait_mask, SIGTERM);
+        sigdelset(&wait_mask, SIGINT);
+    }
 
     while (!stop_requested) {
         enum serve_end end;
