@@ -46,7 +46,7 @@ async function run(url, origin) {
 const echo = new WebSocketServer({ host: '127.0.0.1', port: 0 });
 echo.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
 await new Promise((resolve) => echo.once('listening', resolve));
-const d = await new Daemon({}, { logLevel: 'warn' }).start();
+const d = await new Daemon({}, { logLevel: 'info' }).start();
 try {
   // warm up both, then measure
   await run(`ws://127.0.0.1:${echo.address().port}/`, ORIGIN);
