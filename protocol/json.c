@@ -10,56 +10,9 @@
 
 #include "uk/rpc.h"
 
-/* The date of a day count since 1970-01-01 (H. Hinnant's civil_from_days,
- * proleptic Gregorian), so no time zone or platform gmtime is involved. */
-static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era;
-    unsigned doe;
-    unsigned yoe;
-    unsigned doy;
-    unsigned mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    *y = (int64_t)yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y += *m <= 2;
-}
-
 uk_rc uk_rpc_time_iso8601(int64_t t, char *out, size_t out_len)
 {
-    int64_t days;
-    int64_t secs;
-    int64_t y;
-    unsigned m;
-    unsigned d;
-    int n;
-
-    if (out == NULL || out_len < 21) {
-        return UK_E_SIZE;
-    }
-    out[0] = '\0';
-    /* years 0000..9999, as ISO 8601 writes them without a sign */
-    if (t < -62167219200 || t > 253402300799) {
-        return UK_E_INVALID_ARG;
-    }
-    /* floor division: -1 is 1969-12-31T23:59:59Z */
-    days = t / 86400 - (t % 86400 < 0);
-    secs = t - days * 86400;
-    civil(days, &y, &m, &d);
-    n = snprintf(out, out_len, "%04d-%02u-%02uT%02d:%02d:%02dZ", (int)y, m, d, (int)(secs / 3600),
-                 (int)(secs / 60 % 60), (int)(secs % 60));
-    if (n < 0 || (size_t)n >= out_len) {
-        out[0] = '\0';
-        return UK_E_SIZE;
-    }
-    return UK_OK;
+    return uk_time_iso8601(t, out, out_len);
 }
 
 /* Adds a time member, null when it cannot be written. */

@@ -87,6 +87,35 @@ int64_t uk_time_add_months(int64_t t, int months)
     return days_from_civil(y, m, d) * 86400 + secs;
 }
 
+uk_rc uk_time_iso8601(int64_t t, char *out, size_t out_len)
+{
+    int64_t days;
+    int64_t secs;
+    int64_t y;
+    unsigned m;
+    unsigned d;
+    int n;
+
+    if (out == NULL || out_len < 21) {
+        return UK_E_SIZE;
+    }
+    out[0] = '\0';
+    /* years 0000..9999, as ISO 8601 writes them without a sign */
+    if (t < -62167219200 || t > 253402300799) {
+        return UK_E_INVALID_ARG;
+    }
+    days = floor_div(t, 86400);
+    secs = t - days * 86400;
+    civil_from_days(days, &y, &m, &d);
+    n = snprintf(out, out_len, "%04d-%02u-%02uT%02d:%02d:%02dZ", (int)y, m, d, (int)(secs / 3600),
+                 (int)(secs / 60 % 60), (int)(secs % 60));
+    if (n < 0 || (size_t)n >= out_len) {
+        out[0] = '\0';
+        return UK_E_SIZE;
+    }
+    return UK_OK;
+}
+
 const char *uk_cert_status_name(uk_cert_status status)
 {
     switch (status) {

@@ -76,12 +76,17 @@ export class Daemon {
     this.proc.stderr.on('data', (d) => { this.log += d; });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve({ code, sig })));
     // ready when the log says it listens (the port file is written just before)
-    await until(new Promise((resolve, reject) => {
-      const check = () => { if (/listening on/.test(this.log)) resolve(); };
-      this.proc.stderr.on('data', check);
-      this.proc.on('exit', () => reject(new Error(`ukeyd exited:\n${this.log}`)));
-      check();
-    }), 20000, 'ukeyd to listen');
+    try {
+      await until(new Promise((resolve, reject) => {
+        const check = () => { if (/listening on/.test(this.log)) resolve(); };
+        this.proc.stderr.on('data', check);
+        this.proc.on('exit', () => reject(new Error(`ukeyd exited:\n${this.log}`)));
+        check();
+      }), 20000, 'ukeyd to listen (its log at info level or more)');
+    } catch (e) {
+      this.proc.kill('SIGKILL');
+      throw e;
+    }
     this.port = Number(readFileSync(join(this.runtime, 'ukeyd', 'port'), 'utf8'));
     return this;
   }

@@ -84,6 +84,11 @@ uk_rc uk_renew_window_get(int64_t not_before, int64_t not_after, int64_t now,
  * clamping the day to the target month's length. */
 int64_t uk_time_add_months(int64_t t, int months);
 
+/* Writes t as ISO 8601 UTC ("2026-12-14T08:19:30Z") into out (at least 21
+ * bytes). UK_E_INVALID_ARG outside the years 0000-9999, UK_E_SIZE when out
+ * is too small (out is then ""). */
+uk_rc uk_time_iso8601(int64_t t, char *out, size_t out_len);
+
 /* Signs a digest with a key kept elsewhere (the token); see uk_token_sign. */
 typedef uk_rc (*uk_csr_sign_fn)(void *ctx, int md_nid, const uint8_t *digest, size_t len,
                                 uint8_t *sig, size_t *sig_len);
