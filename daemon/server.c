@@ -473,11 +473,15 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         why = gate(wsi);
         if (why != NULL) {
             uk_warn("refused a WebSocket upgrade: %s", why);
+            /* a plain 403 for people debugging with curl; browsers see a
+             * failed WebSocket either way */
+            lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
             return -1;
         }
         return 0;
     case LWS_CALLBACK_HTTP:
         /* plain HTTP is not served: only the WebSocket upgrade */
+        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
         return -1;
     case LWS_CALLBACK_ESTABLISHED:
         session_open(s, wsi, false);

@@ -56,9 +56,14 @@ test('handshake: no subprotocol still passes the gate (bad origin refused)', asy
   assert.ok(!accepted(line), line);
 });
 
+test('a refused upgrade is answered 403', async () => {
+  const line = await rawUpgrade(d.port, upgradeLines(d.port, { origin: 'https://evil.example.com' }));
+  assert.match(line, /^HTTP\/1\.[01] 403/);
+});
+
 test('plain HTTP GET is not served', async () => {
   const line = await rawUpgrade(d.port, ['GET / HTTP/1.1', `Host: 127.0.0.1:${d.port}`]);
-  assert.ok(!/^HTTP\/1\.1 200/.test(line), line);
+  assert.match(line, /^HTTP\/1\.[01] 404/);
 });
 
 test('refusals are logged once with the reason', () => {
