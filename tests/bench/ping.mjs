@@ -1,62 +1,45 @@
 // SPDX-License-Identifier: MIT
 //
-// Benchmark: system.ping over loopback against a Node.js `ws` echo server
-// run in the same script, same client code, same message. Prints
-// requests/s for both, their ratio, and ukeyd's median and p99 round trip.
-// Also ping latency while another client keeps a slow card busy.
+// Benchmark: ukeyd's system.ping against a Node.js `ws` echo server, both
+// driven by the same C client (wsbench: C connections, one request in
+// flight each, N requests). Prints requests/s, p50 and p99 of both and
+// the ratio. The echo server runs in this Node process, which does nothing
+// else meanwhile.
 //
-//   UK_BUILD_DIR=build UK_RIG_LIB=... node tests/bench/ping.mjs   (see README)
+//   UK_BUILD_DIR=build node tests/bench/ping.mjs   (UK_BENCH_N, UK_BENCH_CONC)
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
-import WebSocket from 'ws';
-import { Daemon, ORIGIN } from '../daemon/harness.mjs';
+import { Daemon, ORIGIN, BUILD } from '../daemon/harness.mjs';
 
-const N = Number(process.env.UK_BENCH_N || 20000);
-const CONC = Number(process.env.UK_BENCH_CONC || 8);
+const N = process.env.UK_BENCH_N || '100000';
+const CONC = process.env.UK_BENCH_CONC || '8';
+const WSBENCH = join(BUILD, 'tests', 'bench', 'wsbench');
 
-async function run(url, origin) {
-  const clients = await Promise.all(Array.from({ length: CONC }, () => new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { origin });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  })));
-  const lat = [];
-  const per = Math.ceil(N / CONC);
-  const t0 = process.hrtime.bigint();
-  await Promise.all(clients.map((ws, k) => new Promise((resolve) => {
-    let i = 0;
-    let sent = 0n;
-    const next = () => {
-      if (i === per) { resolve(); return; }
-      sent = process.hrtime.bigint();
-      ws.send(JSON.stringify({ jsonrpc: '2.0', id: k * per + i, method: 'system.ping' }));
-    };
-    ws.on('message', () => {
-      lat.push(Number(process.hrtime.bigint() - sent) / 1e3);
-      i++;
-      next();
-    });
-    next();
-  })));
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  clients.forEach((ws) => ws.close());
-  lat.sort((a, b) => a - b);
-  return { rps: (per * CONC) / secs, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)] };
+function bench(port) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(WSBENCH, ['127.0.0.1', String(port), ORIGIN, N, CONC]);
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { out += d; });
+    p.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`port ${port}: ${out}`))));
+  });
 }
 
 const echo = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-echo.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
+echo.on('connection', (ws) => ws.on('message', (m) => ws.send(m, { binary: false })));
 await new Promise((resolve) => echo.once('listening', resolve));
 const d = await new Daemon({}, { logLevel: 'info' }).start();
 try {
-  // warm up both, then measure
-  await run(`ws://127.0.0.1:${echo.address().port}/`, ORIGIN);
-  await run(d.url(), ORIGIN);
-  const e = await run(`ws://127.0.0.1:${echo.address().port}/`, ORIGIN);
-  const u = await run(d.url(), ORIGIN);
-  console.log(`${N} pings, ${CONC} connections`);
-  console.log(`node ws echo : ${e.rps.toFixed(0)} req/s, p50 ${e.p50.toFixed(0)} us, p99 ${e.p99.toFixed(0)} us`);
-  console.log(`ukeyd ping   : ${u.rps.toFixed(0)} req/s, p50 ${u.p50.toFixed(0)} us, p99 ${u.p99.toFixed(0)} us`);
-  console.log(`ratio ukeyd/echo: ${(u.rps / e.rps).toFixed(2)}x (the client is the same Node process for both)`);
+  await bench(echo.address().port); // warm-up
+  await bench(d.port);
+  const e = await bench(echo.address().port);
+  const u = await bench(d.port);
+  const rps = (s) => Number(s.split(' ')[0]);
+  console.log(`${N} requests, ${CONC} connections, one in flight each (client: wsbench)`);
+  console.log(`node ws echo : ${e}`);
+  console.log(`ukeyd ping   : ${u}`);
+  console.log(`ratio ukeyd/echo: ${(rps(u) / rps(e)).toFixed(2)}x`);
 } finally {
   echo.close();
   await d.stop();
