@@ -488,6 +488,13 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         return 0;
     case LWS_CALLBACK_RECEIVE:
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, srv.cfg->idle_timeout);
+        if (lws_frame_is_binary(wsi)) {
+            /* the protocol is JSON text frames only (docs/protocol.md) */
+            uk_warn("binary frame: closing");
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
+            s->closing = true;
+            return -1;
+        }
         if (uk_buf_append(&s->rx, in, len) != UK_OK) {
             uk_warn("message over %zu bytes: closing", srv.cfg->max_message);
             lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);

@@ -153,6 +153,26 @@ test('invalid UTF-8 closes with 1007', async () => {
   assert.equal(code, 1007);
 });
 
+test('a binary frame closes with 1003', async () => {
+  const x = await Client.open(d);
+  x.ws.send(Buffer.from('{"jsonrpc":"2.0","id":1,"method":"system.ping"}'), { binary: true });
+  const { code } = await x.closed;
+  assert.equal(code, 1003);
+});
+
+test('a message split over many fragments is one message', async () => {
+  const x = await Client.open(d);
+  const text = JSON.stringify({ jsonrpc: '2.0', id: 77, method: 'system.ping' });
+  const answer = new Promise((resolve) => x.ws.once('message', (m) => resolve(JSON.parse(String(m)))));
+  for (let i = 0; i < text.length; i += 5) {
+    x.ws.send(text.slice(i, i + 5), { fin: i + 5 >= text.length });
+  }
+  const m = await answer;
+  assert.equal(m.id, 77);
+  assert.deepEqual(m.result, { pong: true });
+  await x.close();
+});
+
 test('a message over maxMessageBytes closes with 1009', async () => {
   const x = await Client.open(d);
   x.send({ jsonrpc: '2.0', id: 1, method: 'system.ping', params: { pad: 'x'.repeat(5000) } });
