@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
@@ -448,5 +449,136 @@ out:
     ASN1_BIT_STRING_free(bits);
     X509_ALGOR_free(alg);
     X509_REQ_free(req);
+    return rc;
+}
+
+/* The digest and signature algorithm used for a key type. */
+static void sig_algs(uk_key_type type, int *md_nid, const EVP_MD **md)
+{
+    *md_nid = type == UK_KEY_P384 ? NID_sha384 : NID_sha256;
+    *md = EVP_get_digestbynid(*md_nid);
+}
+
+/* A throwaway key of the same kind as pub, so X509_sign fills in both
+ * AlgorithmIdentifiers the way OpenSSL encodes them for this key type
+ * (OpenSSL 3.0 has no setter for a certificate's signature algorithm). */
+static EVP_PKEY *same_kind_key(uk_key_type type)
+{
+    switch (type) {
+    case UK_KEY_RSA1024:
+    case UK_KEY_RSA2048:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)(type == UK_KEY_RSA1024 ? 1024 : 2048));
+    case UK_KEY_P256:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    case UK_KEY_P384:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    default:
+        return NULL;
+    }
+}
+
+uk_rc uk_cert_build_self_signed(EVP_PKEY *pub, const X509_NAME *subject, int64_t not_before,
+                                int64_t not_after, uk_csr_sign_fn sign, void *ctx, uint8_t **der,
+                                size_t *der_len)
+{
+    uk_key_type type = uk_key_type_of(pub);
+    X509 *x = NULL;
+    X509 *done = NULL;
+    EVP_PKEY *dummy = NULL;
+    BIGNUM *serial = NULL;
+    unsigned char *tbs = NULL;
+    unsigned char *alg_der = NULL;
+    const X509_ALGOR *alg = NULL;
+    const EVP_MD *md = NULL;
+    const unsigned char *p;
+    uint8_t digest[64];
+    unsigned int digest_len = 0;
+    uint8_t sig[512];
+    size_t sig_len = sizeof(sig);
+    int md_nid = 0;
+    int tbs_len;
+    int alg_len;
+    uk_buf body;
+    uk_buf cert;
+    uk_rc rc = UK_E_CRYPTO;
+
+    *der = NULL;
+    *der_len = 0;
+    if (type == UK_KEY_NONE || subject == NULL || sign == NULL || not_after < not_before) {
+        return UK_E_INVALID_ARG;
+    }
+    uk_buf_init(&body, 8192, false);
+    uk_buf_init(&cert, 8192, false);
+    sig_algs(type, &md_nid, &md);
+    x = X509_new();
+    serial = BN_new();
+    dummy = same_kind_key(type);
+    if (x == NULL || serial == NULL || dummy == NULL || md == NULL || !X509_set_version(x, 2) ||
+        !BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
+        !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) ||
+        !X509_set_subject_name(x, subject) || !X509_set_issuer_name(x, subject) ||
+        !ASN1_TIME_set(X509_getm_notBefore(x), (time_t)not_before) ||
+        !ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) || !X509_set_pubkey(x, pub) ||
+        X509_sign(x, dummy, md) <= 0) {
+        goto out;
+    }
+    tbs_len = i2d_re_X509_tbs(x, &tbs);
+    X509_get0_signature(NULL, &alg, x);
+    alg_len = alg ? i2d_X509_ALGOR(alg, &alg_der) : -1;
+    if (tbs_len <= 0 || alg_len <= 0 ||
+        EVP_Digest(tbs, (size_t)tbs_len, digest, &digest_len, md, NULL) != 1) {
+        goto out;
+    }
+    rc = sign(ctx, md_nid, digest, digest_len, sig, &sig_len);
+    if (rc != UK_OK) {
+        goto out;
+    }
+    /* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
+     * signatureValue BIT STRING } (RFC 5280 4.1): OpenSSL encoded the
+     * first two; the signature is a BIT STRING with no unused bits. */
+    rc = uk_buf_append(&body, tbs, (size_t)tbs_len);
+    if (rc == UK_OK) {
+        rc = uk_buf_append(&body, alg_der, (size_t)alg_len);
+    }
+    if (rc == UK_OK) {
+        rc = uk_tlv_put_header(&body, 0x03, sig_len + 1);
+    }
+    if (rc == UK_OK) {
+        rc = uk_buf_append_byte(&body, 0x00);
+    }
+    if (rc == UK_OK) {
+        rc = uk_buf_append(&body, sig, sig_len);
+    }
+    if (rc == UK_OK) {
+        rc = uk_tlv_put(&cert, 0x30, body.data, body.len);
+    }
+    if (rc != UK_OK) {
+        goto out;
+    }
+    /* parse what we built and check the token signed with the right key */
+    rc = UK_E_CRYPTO;
+    p = cert.data;
+    done = d2i_X509(NULL, &p, (long)cert.len);
+    if (done == NULL || p != cert.data + cert.len || X509_verify(done, pub) != 1) {
+        uk_err("the token's signature does not verify with the certificate's public key");
+        goto out;
+    }
+    *der = OPENSSL_malloc(cert.len);
+    if (*der == NULL) {
+        rc = UK_E_NOMEM;
+        goto out;
+    }
+    memcpy(*der, cert.data, cert.len);
+    *der_len = cert.len;
+    rc = UK_OK;
+out:
+    X509_free(done);
+    X509_free(x);
+    EVP_PKEY_free(dummy);
+    BN_free(serial);
+    OPENSSL_free(tbs);
+    OPENSSL_free(alg_der);
+    uk_buf_free(&body);
+    uk_buf_free(&cert);
     return rc;
 }

@@ -92,6 +92,18 @@ for spec in 9d:p256 82:rsa2048 83:p384; do
         -days 365 -out "$work/$slot.crt" 2>/dev/null || fail "the test CA cannot sign the $type CSR"
 done
 
+echo "a self-signed certificate made on the card (the renewal's placeholder)"
+expect generate 84 p256 "$work/84.pub.pem" -- '^generate rc=OK'
+expect verify 123456 -- '^verify rc=OK'
+expect selfsign 84 "$work/84.der" -- '^selfsign rc=OK apdus=1$'
+openssl x509 -inform DER -in "$work/84.der" -out "$work/84.pem"
+openssl verify -CAfile "$work/84.pem" "$work/84.pem" | grep -q ': OK$' ||
+    fail "openssl does not accept the card-signed self-signed certificate"
+cmp -s <(openssl x509 -in "$work/84.pem" -pubkey -noout | openssl pkey -pubin -outform DER) \
+    <(openssl pkey -pubin -in "$work/84.pub.pem" -outform DER) ||
+    fail "the self-signed certificate does not carry the generated key"
+expect write 84 "$work/84.pem" -- '^write rc=OK$'
+
 echo "write the issued certificates, read them back"
 expect write 9d "$work/9d.crt" -- '^write rc=OK$'
 expect write 82 "$work/82.crt" -- '^write rc=OK$'
@@ -99,7 +111,7 @@ expect write 83 "$work/83.crt" -- '^write rc=OK$'
 expect read 82 "$work/82.back" -- '^read rc=OK len=[0-9]+$'
 cmp -s "$work/82.back" <(openssl x509 -in "$work/82.crt" -outform DER) || fail "read-back differs"
 listing="$(t certs)"
-[[ "$listing" =~ ^certs\ rc=OK\ n=4\  ]] || fail "after writing, the cache was not refreshed: $listing"
+[[ "$listing" =~ ^certs\ rc=OK\ n=5\  ]] || fail "after writing, the cache was not refreshed: $listing"
 echo "  $listing"
 yubico-piv-tool -r "$reader" -a read-certificate -s 82 -o "$work/82.ypt.pem" >/dev/null 2>&1 ||
     fail "yubico-piv-tool cannot read slot 82"
@@ -153,7 +165,7 @@ expect open -- '^open rc=OK' # SELECT, GET SERIAL, GET VERSION
 expect certs -- '^certs rc=CARD_REMOVED'
 rig_card_wait_gone piv 3
 rig_card_start piv
-expect certs -- '^certs rc=OK n=3 '
+expect certs -- '^certs rc=OK n=4 '
 expect pin-status -- '^pin-status rc=OK tries=3'
 
 echo "pcscd restarted"
@@ -166,7 +178,7 @@ if [[ -f "$UK_RIG_DIR/pcscd.pid" ]]; then
     "$UK_RIG_WAIT" --timeout 20 --card-present "$reader" ||
         fail "the key did not come back after pcscd restarted"
     expect pin-status -- '^pin-status rc=OK tries=3'
-    expect certs -- '^certs rc=OK n=3 '
+    expect certs -- '^certs rc=OK n=4 '
 else
     echo "  (pcscd is not the rig's own: restart case skipped)"
 fi

@@ -273,6 +273,47 @@ static void cmd_csr(struct shell *sh, const char *slot_s, const char *subj_s, co
     X509_free(subject_cert);
 }
 
+/* selfsign SLOT OUT.der: a self-signed certificate for the key generated
+ * in SLOT, signed on the card (the renewal's placeholder). */
+static void cmd_selfsign(struct shell *sh, const char *slot_s, const char *out)
+{
+    int slot = parse_slot(slot_s);
+    X509_NAME *subj = NULL;
+    struct sign_ctx sc;
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    int64_t now = (int64_t)time(NULL);
+    unsigned long before;
+    uk_rc rc;
+
+    if (!need_token(sh, "selfsign")) {
+        return;
+    }
+    if (slot < 0 || out == NULL || sh->pub[slot] == NULL) {
+        printf("selfsign rc=INVALID_ARGUMENT\n");
+        return;
+    }
+    subj = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)"ukeyd staged key",
+                               -1, -1, 0);
+    sc.tok = sh->tok;
+    sc.ref = uk_key_ref_slot((uint8_t)slot);
+    sc.type = uk_key_type_of(sh->pub[slot]);
+    before = uk_token_apdu_count(sh->tok);
+    rc = uk_cert_build_self_signed(sh->pub[slot], subj, now, now + 86400, token_sign, &sc, &der,
+                                   &der_len);
+    printf("selfsign rc=%s apdus=%lu\n", uk_rc_name(rc), uk_token_apdu_count(sh->tok) - before);
+    if (rc == UK_OK) {
+        FILE *f = fopen(out, "wb");
+        if (f != NULL) {
+            fwrite(der, 1, der_len, f);
+            fclose(f);
+        }
+    }
+    OPENSSL_free(der);
+    X509_NAME_free(subj);
+}
+
 /* sign SLOT: SHA-256 of "ukeyd" signed by the key in SLOT, checked with the
  * public key of the slot's certificate (or of the key generated there). */
 static void cmd_sign(struct shell *sh, const char *slot_s)
@@ -406,11 +447,13 @@ static void cmd_delete(struct shell *sh, const char *slot_s)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: token-shell READER < commands\n"
-                    "commands: open | certs | pin-status | verify PIN | change OLD NEW |\n"
-                    "  unblock PUK NEW | admin [HEXKEY ALG] | generate SLOT TYPE PUB.pem |\n"
-                    "  csr SLOT SUBJECT_SLOT OUT.der | sign SLOT | write SLOT CERT |\n"
-                    "  read SLOT OUT.der | delete SLOT | quit\n");
+    fprintf(
+        stderr,
+        "usage: token-shell READER < commands\n"
+        "commands: open | certs | pin-status | verify PIN | change OLD NEW |\n"
+        "  unblock PUK NEW | admin [HEXKEY ALG] | generate SLOT TYPE PUB.pem |\n"
+        "  csr SLOT SUBJECT_SLOT OUT.der | selfsign SLOT OUT.der | sign SLOT | write SLOT CERT |\n"
+        "  read SLOT OUT.der | delete SLOT | quit\n");
 }
 
 int main(int argc, char **argv)
@@ -454,6 +497,8 @@ int main(int argc, char **argv)
             cmd_generate(&sh, args[1], args[2], args[3]);
         } else if (strcmp(args[0], "csr") == 0) {
             cmd_csr(&sh, args[1], args[2], args[3]);
+        } else if (strcmp(args[0], "selfsign") == 0) {
+            cmd_selfsign(&sh, args[1], args[2]);
         } else if (strcmp(args[0], "sign") == 0) {
             cmd_sign(&sh, args[1]);
         } else if (strcmp(args[0], "write") == 0) {

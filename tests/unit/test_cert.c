@@ -6,6 +6,7 @@
  */
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <string.h>
 
 #include "check.h"
@@ -246,6 +247,46 @@ static void test_csr_wrong_key(void)
     EVP_PKEY_free(key);
 }
 
+static void test_self_signed(void)
+{
+    static const char *const types[][2] = {{"RSA", NULL}, {"EC", "P-256"}, {"EC", "P-384"}};
+    X509_NAME *subj = X509_NAME_new();
+    int64_t nb = utc(2026, 11, 24, 0, 0, 0);
+    int64_t na = utc(2027, 11, 24, 0, 0, 0);
+
+    X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)"ukeyd staged key",
+                               -1, -1, 0);
+    for (size_t i = 0; i < 3; i++) {
+        EVP_PKEY *key = types[i][1] ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", types[i][1])
+                                    : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+        uint8_t *der = NULL;
+        size_t len = 0;
+        const unsigned char *p;
+        X509 *x;
+        uk_cert_info ci;
+
+        CHECK_EQ(uk_cert_build_self_signed(key, subj, nb, na, soft_sign, key, &der, &len), UK_OK);
+        p = der;
+        x = d2i_X509(NULL, &p, (long)len);
+        CHECK(x != NULL);
+        CHECK(x != NULL && X509_verify(x, key) == 1);
+        CHECK(x != NULL && X509_check_issued(x, x) == X509_V_OK);
+        CHECK_EQ(uk_cert_parse(der, len, &ci), UK_OK);
+        CHECK(strcmp(ci.common_name, "ukeyd staged key") == 0);
+        CHECK_EQ(ci.not_before, nb);
+        CHECK_EQ(ci.not_after, na);
+        CHECK_EQ(ci.key_type, uk_key_type_of(key));
+        X509_free(x);
+        OPENSSL_free(der);
+        /* a token that signs with another key is caught */
+        CHECK_EQ(uk_cert_build_self_signed(key, subj, nb, na, wrong_sign, NULL, &der, &len),
+                 UK_E_CRYPTO);
+        CHECK(der == NULL);
+        EVP_PKEY_free(key);
+    }
+    X509_NAME_free(subj);
+}
+
 int main(void)
 {
     test_months();
@@ -253,5 +294,6 @@ int main(void)
     test_parse();
     test_csr();
     test_csr_wrong_key();
+    test_self_signed();
     return check_exit_code("test_cert");
 }

@@ -101,4 +101,15 @@ typedef uk_rc (*uk_csr_sign_fn)(void *ctx, int md_nid, const uint8_t *digest, si
 uk_rc uk_csr_build(EVP_PKEY *pub, const X509_NAME *subject, const STACK_OF(X509_EXTENSION) * exts,
                    uk_csr_sign_fn sign, void *ctx, uint8_t **der, size_t *der_len);
 
+/* Builds a self-signed X.509 v3 certificate for pub, signed through sign()
+ * (the token's key for pub), with the given subject (also the issuer) and
+ * validity. Renewal writes one into the staging slot right after GENERATE
+ * so the public key of the staged key can be found on the token later
+ * (PIV has no command that reads a public key back). OpenSSL encodes the
+ * to-be-signed part and the algorithm; the signature from the token is
+ * set on it, and the result must verify with pub. *der: OPENSSL_free. */
+uk_rc uk_cert_build_self_signed(EVP_PKEY *pub, const X509_NAME *subject, int64_t not_before,
+                                int64_t not_after, uk_csr_sign_fn sign, void *ctx, uint8_t **der,
+                                size_t *der_len);
+
 #endif
