@@ -45,7 +45,14 @@ for (const [name, opt, ok] of cases) {
   });
 }
 
-test('handshake: IPv6 loopback with [::1] Host -> accepted', async () => {
+// hosts without IPv6 loopback (some containers): ukeyd then listens on 127.0.0.1 only
+const hasV6 = () => /listening on 127\.0\.0\.1:\d+ and \[::1\]/.test(d.log);
+
+test('handshake: IPv6 loopback with [::1] Host -> accepted', async (t) => {
+  if (!hasV6()) {
+    t.skip('no IPv6 loopback on this host');
+    return;
+  }
   const line = await rawUpgrade(d.port, upgradeLines(d.port, { host: `[::1]:${d.port}` }), { family: 6 });
   assert.ok(accepted(line), line);
 });
@@ -81,5 +88,7 @@ test('nothing listens beyond loopback', () => {
       if (cols.length > 3 && cols[3] === '0A' && cols[1].endsWith(`:${hex}`)) listening.push(cols[1]);
     }
   }
-  assert.deepEqual(listening.sort(), [`0100007F:${hex}`, `00000000000000000000000001000000:${hex}`].sort());
+  const expected = [`0100007F:${hex}`];
+  if (hasV6()) expected.push(`00000000000000000000000001000000:${hex}`);
+  assert.deepEqual(listening.sort(), expected.sort());
 });
