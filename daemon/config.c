@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file.h"
 #include "platform/platform.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
@@ -107,31 +108,16 @@ static bool int_value(const cJSON *v, long min, long max, long *out)
 
 static uk_rc read_file(const char *path, char **text, char **err)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n;
+    size_t len = 0;
+    uk_rc rc = ukd_file_read(path, CONFIG_MAX_BYTES, text, &len);
 
-    *text = NULL;
-    if (f == NULL) {
-        if (errno == ENOENT) {
-            return UK_E_NOT_FOUND;
-        }
-        return fail(err, path, NULL, "cannot open: %s", strerror(errno));
+    if (rc == UK_E_IO) {
+        return fail(err, path, NULL, "cannot read: %s", strerror(errno));
     }
-    buf = malloc(CONFIG_MAX_BYTES + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return UK_E_NOMEM;
-    }
-    n = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
-    fclose(f);
-    if (n > CONFIG_MAX_BYTES) {
-        free(buf);
+    if (rc == UK_E_LIMIT) {
         return fail(err, path, NULL, "larger than %d bytes", CONFIG_MAX_BYTES);
     }
-    buf[n] = '\0';
-    *text = buf;
-    return UK_OK;
+    return rc;
 }
 
 static uk_rc load_origins(ukd_config *cfg, const cJSON *v, const char *path, char **err)

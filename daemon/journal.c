@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "uk/log.h"
 
 #define RECORD_MAX (256 * 1024)
@@ -148,24 +149,14 @@ uk_rc ukd_journal_put(const char *dir, const char *id, const cJSON *record)
 
 static uk_rc read_record(const char *path, cJSON **out)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    size_t n;
+    char *buf = NULL;
+    size_t n = 0;
+    uk_rc rc;
 
     *out = NULL;
-    if (f == NULL) {
-        return errno == ENOENT ? UK_E_NOT_FOUND : UK_E_IO;
-    }
-    buf = malloc(RECORD_MAX + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return UK_E_NOMEM;
-    }
-    n = fread(buf, 1, RECORD_MAX + 1, f);
-    fclose(f);
-    if (n > RECORD_MAX) {
-        free(buf);
-        return UK_E_MALFORMED;
+    rc = ukd_file_read(path, RECORD_MAX, &buf, &n);
+    if (rc != UK_OK) {
+        return rc == UK_E_LIMIT ? UK_E_MALFORMED : rc;
     }
     *out = cJSON_ParseWithLength(buf, n);
     free(buf);
