@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "file.h"
 #include "platform/platform.h"
+#include "uk/file.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 
@@ -109,7 +109,7 @@ static bool int_value(const cJSON *v, long min, long max, long *out)
 static uk_rc read_file(const char *path, char **text, char **err)
 {
     size_t len = 0;
-    uk_rc rc = ukd_file_read(path, CONFIG_MAX_BYTES, text, &len);
+    uk_rc rc = uk_file_read(path, CONFIG_MAX_BYTES, text, &len);
 
     if (rc == UK_E_IO) {
         return fail(err, path, NULL, "cannot read: %s", strerror(errno));
@@ -158,7 +158,9 @@ static uk_rc load_renewal(ukd_config *cfg, const cJSON *v, const char *path, cha
     long n;
 
     if (!cJSON_IsObject(v)) {
-        return fail(err, path, "renewal", "must be an object {monthsBefore, monthsAfter}");
+        return fail(err, path, "renewal",
+                    "must be an object {monthsBefore, monthsAfter, keepOldCertificate, "
+                    "allowSubjectChange}");
     }
     cJSON_ArrayForEach(item, v)
     {
@@ -166,10 +168,15 @@ static uk_rc load_renewal(ukd_config *cfg, const cJSON *v, const char *path, cha
             cfg->renewal.months_before = (int)n;
         } else if (strcmp(item->string, "monthsAfter") == 0 && int_value(item, 0, 120, &n)) {
             cfg->renewal.months_after = (int)n;
+        } else if (strcmp(item->string, "keepOldCertificate") == 0 && cJSON_IsBool(item)) {
+            cfg->renew_remove_old = !cJSON_IsTrue(item);
+        } else if (strcmp(item->string, "allowSubjectChange") == 0 && cJSON_IsBool(item)) {
+            cfg->renew_allow_subject_change = cJSON_IsTrue(item);
         } else {
             char key[64];
             snprintf(key, sizeof(key), "renewal.%s", item->string);
-            return fail(err, path, key, "unknown, or not an integer 0-120");
+            return fail(err, path, key,
+                        "unknown, or not an integer 0-120 (months) or a boolean (flags)");
         }
     }
     return UK_OK;

@@ -35,6 +35,8 @@ typedef struct ukd_config {
     int idle_timeout; /* seconds without traffic before a close */
     uk_log_level log_level;
     uk_renew_policy renewal;
+    bool renew_remove_old;           /* renewal.keepOldCertificate false */
+    bool renew_allow_subject_change; /* renewal.allowSubjectChange */
 } ukd_config;
 
 /* Defaults: port 17485, no origins, 256 KiB, 64 clients, 8 pending,

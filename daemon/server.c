@@ -200,7 +200,7 @@ static void deliver(void)
     ukd_output *all = srv.tokens ? ukd_tokens_drain(srv.tokens) : NULL;
 
     for (ukd_output *o = all; o != NULL; o = o->next) {
-        if (o->kind == UKD_OUT_RESPONSE) {
+        if (o->kind == UKD_OUT_RESPONSE || o->kind == UKD_OUT_EVENT) {
             struct session *s = find_session(o->session);
             if (s != NULL) {
                 queue_json(s, o->json);
@@ -222,7 +222,7 @@ static cJSON *hello_result(void)
 {
     cJSON *r = cJSON_CreateObject();
     cJSON *caps = cJSON_CreateStringArray(
-        (const char *const[]){"events", "pin", "cert.list", "env.check"}, 4);
+        (const char *const[]){"events", "pin", "cert.list", "env.check", "renew"}, 5);
 
     cJSON_AddStringToObject(r, "daemon", "ukeyd");
     cJSON_AddStringToObject(r, "version", UKD_VERSION);
@@ -720,6 +720,9 @@ static void lws_log(int level, const char *line)
 uk_rc ukd_server_run(const ukd_config *cfg, const char *runtime_dir, volatile sig_atomic_t *stop)
 {
     struct lws_context_creation_info info;
+    ukd_tokens_opts opts = {cfg->renewal, NULL, cfg->renew_remove_old,
+                            cfg->renew_allow_subject_change};
+    char journal[4200];
     uk_rc rc;
 
     memset(&srv, 0, sizeof(srv));
@@ -759,7 +762,14 @@ uk_rc ukd_server_run(const ukd_config *cfg, const char *runtime_dir, volatile si
         rc = UK_E_INTERNAL;
         goto out;
     }
-    rc = ukd_tokens_start(&cfg->renewal, wake_from_worker, NULL, &srv.tokens);
+    if (ukd_platform_state_dir(journal, sizeof(journal)) == UK_OK &&
+        strlen(journal) + sizeof("/renewals") <= sizeof(journal)) {
+        strcat(journal, "/renewals");
+        opts.journal_dir = journal;
+    } else {
+        uk_warn("no state directory ($XDG_STATE_HOME): online renewal is off");
+    }
+    rc = ukd_tokens_start(&opts, wake_from_worker, NULL, &srv.tokens);
     if (rc != UK_OK) {
         goto out;
     }

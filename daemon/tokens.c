@@ -68,6 +68,9 @@ struct ukd_tokens {
     size_t n_finished;
     bool mon_done; /* monitor_main returned (guarded by mu) */
     uk_renew_policy policy;
+    char journal_dir[4200]; /* "" when renewal is off */
+    bool renew_remove_old;
+    bool renew_allow_subject_change;
     void (*wake)(void *);
     void *wake_ctx;
 };
@@ -136,6 +139,32 @@ static void fail_jobs_locked(struct worker *w, uk_rc rc)
     w->tail = NULL;
 }
 
+struct progress_ctx {
+    ukd_tokens *t;
+    uint64_t session;
+};
+
+/* renew.progress to the client that asked, queued before the response. */
+static void progress_event(void *ctx, const char *token_id, const char *renewal_id,
+                           const char *stage)
+{
+    struct progress_ctx *pc = ctx;
+    cJSON *p = cJSON_CreateObject();
+
+    if (p == NULL || cJSON_AddStringToObject(p, "tokenId", token_id) == NULL ||
+        cJSON_AddStringToObject(p, "stage", stage) == NULL ||
+        (renewal_id != NULL && cJSON_AddStringToObject(p, "renewalId", renewal_id) == NULL)) {
+        cJSON_Delete(p);
+        return;
+    }
+    pthread_mutex_lock(&pc->t->mu);
+    push_locked(pc->t, UKD_OUT_EVENT, pc->session, uk_rpc_notification("renew.progress", p));
+    pthread_mutex_unlock(&pc->t->mu);
+    if (pc->t->wake) {
+        pc->t->wake(pc->t->wake_ctx);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -199,6 +228,11 @@ static void *worker_main(void *arg)
         env.guard = guard;
         env.now = (int64_t)time(NULL);
         env.policy = t->policy;
+        env.journal_dir = t->journal_dir[0] != '\0' ? t->journal_dir : NULL;
+        env.renew_remove_old = t->renew_remove_old;
+        env.renew_allow_subject_change = t->renew_allow_subject_change;
+        env.progress = progress_event;
+        env.progress_ctx = &(struct progress_ctx){t, j->session};
         json = uk_rpc_token_call(&env, &j->req);
         uk_rpc_req_free(&j->req);
 
@@ -395,7 +429,7 @@ static void stop_monitor(ukd_tokens *t)
     pthread_join(t->mon_thread, NULL);
 }
 
-uk_rc ukd_tokens_start(const uk_renew_policy *policy, void (*wake)(void *), void *wake_ctx,
+uk_rc ukd_tokens_start(const ukd_tokens_opts *opts, void (*wake)(void *), void *wake_ctx,
                        ukd_tokens **out)
 {
     ukd_tokens *t;
@@ -408,7 +442,11 @@ uk_rc ukd_tokens_start(const uk_renew_policy *policy, void (*wake)(void *), void
     }
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->all_gone, NULL);
-    t->policy = *policy;
+    t->policy = opts->policy;
+    snprintf(t->journal_dir, sizeof(t->journal_dir), "%s",
+             opts->journal_dir != NULL ? opts->journal_dir : "");
+    t->renew_remove_old = opts->renew_remove_old;
+    t->renew_allow_subject_change = opts->renew_allow_subject_change;
     t->wake = wake;
     t->wake_ctx = wake_ctx;
     rc = uk_monitor_open(&t->mon);

@@ -23,11 +23,22 @@
 
 typedef struct ukd_tokens ukd_tokens;
 
-/* What the loop gets back: a response for a session, or an event for all. */
+/* What the loop gets back: a response or an event for one session, or an
+ * event for all. */
 typedef enum ukd_output_kind {
     UKD_OUT_RESPONSE,     /* json answers a request of session */
     UKD_OUT_NOTIFICATION, /* json is a notification for every client after hello */
+    UKD_OUT_EVENT,        /* json is a notification for session only (renew.progress) */
 } ukd_output_kind;
+
+/* How token methods run: the renewal policy and options, and the journal
+ * directory (NULL: no renewal). Copied by ukd_tokens_start. */
+typedef struct ukd_tokens_opts {
+    uk_renew_policy policy;
+    const char *journal_dir;
+    bool renew_remove_old;
+    bool renew_allow_subject_change;
+} ukd_tokens_opts;
 
 typedef struct ukd_output {
     ukd_output_kind kind;
@@ -38,7 +49,7 @@ typedef struct ukd_output {
 
 /* Starts the monitor thread. wake(ctx) is called from any thread when
  * output is queued. */
-uk_rc ukd_tokens_start(const uk_renew_policy *policy, void (*wake)(void *), void *wake_ctx,
+uk_rc ukd_tokens_start(const ukd_tokens_opts *opts, void (*wake)(void *), void *wake_ctx,
                        ukd_tokens **out);
 
 /* Stops everything: the monitor is cancelled, each worker finishes the job

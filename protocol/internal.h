@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "uk/rpc.h"
 
@@ -18,6 +19,8 @@ typedef enum rpc_ptype { RPC_P_STRING, RPC_P_BOOL } rpc_ptype;
 typedef enum rpc_pformat {
     RPC_F_ANY,
     RPC_F_HEX_LOWER, /* lowercase hex digits only (certId) */
+    RPC_F_PRINTABLE, /* printable ASCII without space (0x21-0x7E): challenge */
+    RPC_F_KEY_TYPE,  /* a name uk_key_type_parse knows */
 } rpc_pformat;
 
 /* One named param of a method. Strings: length in bytes, min..max. */
@@ -58,6 +61,31 @@ uk_rc uk_rpc_h_pin_change(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **
                           cJSON **extra);
 uk_rc uk_rpc_h_pin_unblock(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **result,
                            cJSON **extra);
+
+uk_rc uk_rpc_h_renew_begin(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **result,
+                           cJSON **extra);
+uk_rc uk_rpc_h_renew_install(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **result,
+                             cJSON **extra);
+uk_rc uk_rpc_h_renew_pending(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **result,
+                             cJSON **extra);
+uk_rc uk_rpc_h_renew_cancel(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **result,
+                            cJSON **extra);
+
+/* Param access for handlers: the string or NULL; whether it is true. */
+const char *uk_rpc_param_str(const uk_rpc_req *req, const char *name);
+bool uk_rpc_param_true(const uk_rpc_req *req, const char *name);
+/* {"retriesLeft": n} for an error's data when n >= 0, else NULL. */
+cJSON *uk_rpc_retries_extra(int tries);
+/* The pin.verify sequence with the request's "pin" and "confirmLastTry"
+ * on env's token and guard; *extra gets retriesLeft on a PIN error. */
+uk_rc uk_rpc_env_pin(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **extra);
+
+/* Is der a placeholder certificate of a staged renewal key (renew.c)? */
+bool uk_rpc_is_placeholder(const uint8_t *der, size_t len);
+/* Marks each entry of a cert.list array: "current" (no certificate with the
+ * same subject on the token ends later) and a superseded one not eligible
+ * for renewal (renewal.reason "SUPERSEDED"). certs[i] is entry i. */
+void uk_rpc_mark_current(cJSON *arr, const uk_token_cert *const *certs, size_t n);
 
 /* The card as pin.verify needs it (uk_token_pin_status / _verify). */
 typedef struct uk_rpc_pin_card {

@@ -49,6 +49,28 @@ static const rpc_param p_pin_change[] = {TOKEN_ID_PARAM, SECRET_PARAM("oldPin"),
 static const rpc_param p_pin_unblock[] = {TOKEN_ID_PARAM, SECRET_PARAM("puk"),
                                           SECRET_PARAM("newPin")};
 
+static const rpc_param p_renew_begin[] = {
+    TOKEN_ID_PARAM,
+    {"certId", RPC_P_STRING, true, 64, 64, RPC_F_HEX_LOWER},
+    SECRET_PARAM("pin"),
+    {"challenge", RPC_P_STRING, true, 16, 512, RPC_F_PRINTABLE},
+    {"keyType", RPC_P_STRING, false, 1, 16, RPC_F_KEY_TYPE},
+    {"confirmLastTry", RPC_P_BOOL, false, 0, 0, RPC_F_ANY},
+};
+static const rpc_param p_renew_install[] = {
+    TOKEN_ID_PARAM,
+    SECRET_PARAM("pin"),
+    {"certificate", RPC_P_STRING, true, 1, 65536, RPC_F_ANY},
+    {"renewalId", RPC_P_STRING, false, 32, 32, RPC_F_HEX_LOWER},
+    {"confirmLastTry", RPC_P_BOOL, false, 0, 0, RPC_F_ANY},
+};
+static const rpc_param p_renew_cancel[] = {
+    TOKEN_ID_PARAM,
+    {"renewalId", RPC_P_STRING, true, 32, 32, RPC_F_HEX_LOWER},
+    SECRET_PARAM("pin"),
+    {"confirmLastTry", RPC_P_BOOL, false, 0, 0, RPC_F_ANY},
+};
+
 static const uk_rpc_method methods[] = {
     {"system.hello", UK_RPC_ROUTE_DAEMON, p_hello, COUNT(p_hello), false, NULL},
     {"system.ping", UK_RPC_ROUTE_DAEMON, NULL, 0, false, NULL},
@@ -64,6 +86,13 @@ static const uk_rpc_method methods[] = {
      uk_rpc_h_pin_change},
     {"pin.unblock", UK_RPC_ROUTE_TOKEN, p_pin_unblock, COUNT(p_pin_unblock), true,
      uk_rpc_h_pin_unblock},
+    {"renew.begin", UK_RPC_ROUTE_TOKEN, p_renew_begin, COUNT(p_renew_begin), true,
+     uk_rpc_h_renew_begin},
+    {"renew.install", UK_RPC_ROUTE_TOKEN, p_renew_install, COUNT(p_renew_install), true,
+     uk_rpc_h_renew_install},
+    {"renew.pending", UK_RPC_ROUTE_TOKEN, p_token, COUNT(p_token), true, uk_rpc_h_renew_pending},
+    {"renew.cancel", UK_RPC_ROUTE_TOKEN, p_renew_cancel, COUNT(p_renew_cancel), true,
+     uk_rpc_h_renew_cancel},
 };
 
 /* Param names whose string values are wiped before a tree is freed. */
@@ -505,6 +534,16 @@ static bool hex_lower(const char *s)
     return true;
 }
 
+static bool printable(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s < 0x21 || *s > 0x7E) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static const rpc_param *param_find(const uk_rpc_method *m, const char *name)
 {
     for (size_t i = 0; i < m->n_params; i++) {
@@ -541,7 +580,9 @@ static uk_rc params_check(const uk_rpc_method *m, const cJSON *params, verdict *
         if (n < p->min || n > p->max) {
             return refuse(v, UK_RPC_INVALID_PARAMS, "PARAM_LENGTH", p->name);
         }
-        if (p->format == RPC_F_HEX_LOWER && !hex_lower(c->valuestring)) {
+        if ((p->format == RPC_F_HEX_LOWER && !hex_lower(c->valuestring)) ||
+            (p->format == RPC_F_PRINTABLE && !printable(c->valuestring)) ||
+            (p->format == RPC_F_KEY_TYPE && uk_key_type_parse(c->valuestring) == UK_KEY_NONE)) {
             return refuse(v, UK_RPC_INVALID_PARAMS, "PARAM_FORMAT", p->name);
         }
     }

@@ -8,25 +8,25 @@
  * logged here.
  */
 #include <openssl/crypto.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "uk/log.h"
 
-static const char *param_str(const uk_rpc_req *req, const char *name)
+const char *uk_rpc_param_str(const uk_rpc_req *req, const char *name)
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(req->params, name);
 
     return cJSON_IsString(p) ? p->valuestring : NULL;
 }
 
-static bool param_true(const uk_rpc_req *req, const char *name)
+bool uk_rpc_param_true(const uk_rpc_req *req, const char *name)
 {
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req->params, name));
 }
 
-/* {"retriesLeft": n} for an error's data when n is known, else NULL. */
-static cJSON *retries_extra(int tries)
+cJSON *uk_rpc_retries_extra(int tries)
 {
     cJSON *o;
 
@@ -118,7 +118,9 @@ uk_rc uk_rpc_h_cert_list(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **r
                          cJSON **extra)
 {
     const uk_token_cert *list = NULL;
+    const uk_token_cert **shown = NULL;
     size_t count = 0;
+    size_t n = 0;
     cJSON *o = NULL;
     cJSON *arr;
     cJSON *c;
@@ -132,11 +134,17 @@ uk_rc uk_rpc_h_cert_list(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **r
     }
     o = cJSON_CreateObject();
     arr = o != NULL ? cJSON_AddArrayToObject(o, "certs") : NULL;
-    if (arr == NULL) {
+    shown = count > 0 ? calloc(count, sizeof(*shown)) : NULL;
+    if (arr == NULL || (count > 0 && shown == NULL)) {
         cJSON_Delete(o);
         return UK_E_NOMEM;
     }
     for (size_t i = 0; i < count; i++) {
+        /* a renewal's placeholder is not a certificate of the holder; it
+         * shows in renew.pending */
+        if (uk_rpc_is_placeholder(list[i].der, list[i].der_len)) {
+            continue;
+        }
         c = uk_rpc_cert_json(&list[i], env->now, &env->policy);
         if (c == NULL) {
             /* a certificate object that is not a certificate (or no
@@ -147,16 +155,20 @@ uk_rc uk_rpc_h_cert_list(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **r
         if (!cJSON_AddItemToArray(arr, c)) {
             cJSON_Delete(c);
             cJSON_Delete(o);
+            free(shown);
             return UK_E_NOMEM;
         }
+        shown[n++] = &list[i];
     }
+    uk_rpc_mark_current(arr, shown, n);
+    free(shown);
     *result = o;
     return UK_OK;
 }
 
 uk_rc uk_rpc_h_cert_get(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **result, cJSON **extra)
 {
-    const char *cert_id = param_str(req, "certId");
+    const char *cert_id = uk_rpc_param_str(req, "certId");
     const uk_token_cert *list = NULL;
     const uk_token_cert *found = NULL;
     size_t count = 0;
@@ -211,8 +223,7 @@ static uk_rc card_verify(void *card, const char *pin, int *tries)
     return uk_token_pin_verify(card, pin, tries);
 }
 
-uk_rc uk_rpc_h_pin_verify(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **result,
-                          cJSON **extra)
+uk_rc uk_rpc_env_pin(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **extra)
 {
     uk_rpc_pin_card card = {card_status, card_verify, env->tok};
     int tries = -1;
@@ -221,13 +232,20 @@ uk_rc uk_rpc_h_pin_verify(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **
     if (env->guard == NULL) {
         return UK_E_INTERNAL;
     }
-    rc = uk_rpc_pin_verify_run(&card, env->guard, param_str(req, "pin"),
-                               param_true(req, "confirmLastTry"), &tries);
+    rc = uk_rpc_pin_verify_run(&card, env->guard, uk_rpc_param_str(req, "pin"),
+                               uk_rpc_param_true(req, "confirmLastTry"), &tries);
     if (rc != UK_OK) {
-        *extra = retries_extra(tries);
-        return rc;
+        *extra = uk_rpc_retries_extra(tries);
     }
-    return flag_result("verified", result);
+    return rc;
+}
+
+uk_rc uk_rpc_h_pin_verify(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **result,
+                          cJSON **extra)
+{
+    uk_rc rc = uk_rpc_env_pin(env, req, extra);
+
+    return rc != UK_OK ? rc : flag_result("verified", result);
 }
 
 /* pin.change and pin.unblock: the token layer checks both formats before
@@ -239,7 +257,7 @@ static uk_rc pin_set_done(uk_rpc_token_env *env, uk_rc rc, int tries, const char
         tries = 0;
     }
     if (rc != UK_OK) {
-        *extra = retries_extra(tries);
+        *extra = uk_rpc_retries_extra(tries);
         return rc;
     }
     uk_pin_guard_clear(env->guard);
@@ -255,7 +273,8 @@ uk_rc uk_rpc_h_pin_change(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON **
     if (env->guard == NULL) {
         return UK_E_INTERNAL;
     }
-    rc = uk_token_pin_change(env->tok, param_str(req, "oldPin"), param_str(req, "newPin"), &tries);
+    rc = uk_token_pin_change(env->tok, uk_rpc_param_str(req, "oldPin"),
+                             uk_rpc_param_str(req, "newPin"), &tries);
     return pin_set_done(env, rc, tries, "changed", result, extra);
 }
 
@@ -268,7 +287,8 @@ uk_rc uk_rpc_h_pin_unblock(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON *
     if (env->guard == NULL) {
         return UK_E_INTERNAL;
     }
-    rc = uk_token_pin_unblock(env->tok, param_str(req, "puk"), param_str(req, "newPin"), &tries);
+    rc = uk_token_pin_unblock(env->tok, uk_rpc_param_str(req, "puk"),
+                              uk_rpc_param_str(req, "newPin"), &tries);
     return pin_set_done(env, rc, tries, "unblocked", result, extra);
 }
 

@@ -29,6 +29,10 @@ typedef struct uk_driver {
     uk_rc (*cert_read)(void *impl, const uk_key_ref *ref, uk_buf *der);
     uk_rc (*cert_write)(void *impl, const uk_key_ref *ref, const uint8_t *der, size_t len);
     uk_rc (*cert_delete)(void *impl, const uk_key_ref *ref);
+    /* Where a renewal may put a new key, in the order to try. */
+    uk_rc (*staging_refs)(void *impl, uk_key_ref *refs, size_t max, size_t *n);
+    /* A certificate at ref is final: make it visible to other middleware. */
+    uk_rc (*publish)(void *impl, const uk_key_ref *ref);
     unsigned long (*apdu_count)(const void *impl);
 } uk_driver;
 

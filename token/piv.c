@@ -1055,6 +1055,109 @@ static uk_rc piv_cert_delete(void *impl, const uk_key_ref *ref)
     return rc;
 }
 
+#define KEY_HISTORY 0x5FC10Cu
+
+/* The key history object (SP 800-73-4 part 1, 3.3.3): the first c1
+ * retired slots from 82 on hold keys whose certificates are on the card,
+ * the next c2 keys whose certificates are elsewhere. An absent object is
+ * 0 and 0. Inside a transaction. */
+static uk_rc key_history(struct piv *p, unsigned *c1, unsigned *c2, uk_buf *raw)
+{
+    uk_tlv t;
+    uk_rc rc = get_data(p, KEY_HISTORY, raw);
+
+    *c1 = 0;
+    *c2 = 0;
+    if (rc == UK_E_NOT_FOUND) {
+        return UK_OK;
+    }
+    if (rc != UK_OK) {
+        return rc;
+    }
+    if (uk_tlv_find(raw->data, raw->len, 0xC1, &t) == UK_OK && t.len == 1) {
+        *c1 = t.value[0];
+    }
+    if (uk_tlv_find(raw->data, raw->len, 0xC2, &t) == UK_OK && t.len == 1) {
+        *c2 = t.value[0];
+    }
+    return UK_OK;
+}
+
+/* The retired slots past those the key history accounts for: a key there
+ * has no certificate anywhere the card knows of. */
+static uk_rc piv_staging_refs(void *impl, uk_key_ref *refs, size_t max, size_t *n)
+{
+    struct piv *p = impl;
+    unsigned c1 = 0;
+    unsigned c2 = 0;
+    uk_buf raw;
+    uk_rc rc = begin(p);
+
+    *n = 0;
+    if (rc != UK_OK) {
+        return rc;
+    }
+    uk_buf_init(&raw, OBJECT_MAX, false);
+    rc = key_history(p, &c1, &c2, &raw);
+    end(p);
+    uk_buf_free(&raw);
+    for (unsigned slot = 0x82 + c1 + c2; rc == UK_OK && slot <= 0x95; slot++) {
+        if (*n < max) {
+            refs[*n] = uk_key_ref_slot((uint8_t)slot);
+        }
+        ++*n;
+    }
+    return rc;
+}
+
+/* A certificate now final in a retired slot: the key history must count
+ * it, or middleware that follows the standard (OpenSC, the Windows and
+ * macOS PIV drivers) never looks there. Left alone when it lists off-card
+ * keys, whose numbering a change would shift. */
+static uk_rc piv_publish(void *impl, const uk_key_ref *ref)
+{
+    struct piv *p = impl;
+    uint8_t slot = ref_slot(ref);
+    unsigned c1 = 0;
+    unsigned c2 = 0;
+    uk_buf raw;
+    uk_buf obj;
+    uk_tlv url;
+    uk_rc rc;
+
+    if (slot < 0x82 || slot > 0x95) {
+        return UK_OK;
+    }
+    rc = begin(p);
+    if (rc != UK_OK) {
+        return rc;
+    }
+    uk_buf_init(&raw, OBJECT_MAX, false);
+    uk_buf_init(&obj, OBJECT_MAX, false);
+    rc = key_history(p, &c1, &c2, &raw);
+    if (rc == UK_OK && c2 > 0) {
+        uk_warn("key history lists %u off-card keys; not changed for slot %02X", c2, slot);
+    } else if (rc == UK_OK && c1 < (unsigned)(slot - 0x81)) {
+        rc = uk_tlv_put_u8(&obj, 0xC1, (uint8_t)(slot - 0x81));
+        if (rc == UK_OK) {
+            rc = uk_tlv_put_u8(&obj, 0xC2, 0);
+        }
+        if (rc == UK_OK && uk_tlv_find(raw.data, raw.len, 0xF3, &url) == UK_OK) {
+            rc = uk_tlv_put(&obj, 0xF3, url.value, url.len);
+        }
+        if (rc == UK_OK) {
+            rc = uk_tlv_put(&obj, 0xFE, NULL, 0);
+        }
+        if (rc == UK_OK) {
+            rc = put_data(p, KEY_HISTORY, obj.data, obj.len);
+        }
+    }
+    end(p);
+    uk_buf_free(&raw);
+    uk_buf_free(&obj);
+    return rc;
+}
+
 static unsigned long piv_apdu_count(const void *impl)
 {
     const struct piv *p = impl;
@@ -1077,5 +1180,7 @@ const uk_driver uk_driver_piv = {
     .cert_read = piv_cert_read,
     .cert_write = piv_cert_write,
     .cert_delete = piv_cert_delete,
+    .staging_refs = piv_staging_refs,
+    .publish = piv_publish,
     .apdu_count = piv_apdu_count,
 };

@@ -289,6 +289,18 @@ uk_rc uk_token_cert_delete(uk_token *tok, const uk_key_ref *ref)
     return tok->drv->cert_delete(tok->impl, ref);
 }
 
+uk_rc uk_token_staging_refs(uk_token *tok, uk_key_ref *refs, size_t max, size_t *n)
+{
+    *n = 0;
+    return tok->drv->staging_refs != NULL ? tok->drv->staging_refs(tok->impl, refs, max, n)
+                                          : UK_E_UNSUPPORTED;
+}
+
+uk_rc uk_token_publish(uk_token *tok, const uk_key_ref *ref)
+{
+    return tok->drv->publish != NULL ? tok->drv->publish(tok->impl, ref) : UK_OK;
+}
+
 unsigned long uk_token_apdu_count(const uk_token *tok)
 {
     return tok->drv->apdu_count(tok->impl);

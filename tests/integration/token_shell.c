@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,7 +454,68 @@ static void usage(void)
         "commands: open | certs | pin-status | verify PIN | change OLD NEW |\n"
         "  unblock PUK NEW | admin [HEXKEY ALG] | generate SLOT TYPE PUB.pem |\n"
         "  csr SLOT SUBJECT_SLOT OUT.der | selfsign SLOT OUT.der | sign SLOT | write SLOT CERT |\n"
-        "  read SLOT OUT.der | delete SLOT | quit\n");
+        "  read SLOT OUT.der | delete SLOT | audit PIN | quit\n");
+}
+
+/* Every certificate object against the key in its slot: a fresh signature
+ * by the slot's key (the PIN verified right before each, for PIN-always
+ * keys) must verify with the certificate's public key. The invariant of
+ * DESIGN.md section 5 after any interruption. */
+static void cmd_audit(struct shell *sh, const char *pin)
+{
+    const uk_token_cert *list = NULL;
+    size_t n = 0;
+    char slots[256] = "";
+    size_t used = 0;
+    uk_rc rc;
+
+    if (!need_token(sh, "audit")) {
+        return;
+    }
+    rc = uk_token_certs(sh->tok, &list, &n);
+    for (size_t i = 0; rc == UK_OK && i < n; i++) {
+        const unsigned char *p = list[i].der;
+        X509 *x = d2i_X509(NULL, &p, (long)list[i].der_len);
+        EVP_PKEY *pub = x != NULL ? X509_get0_pubkey(x) : NULL;
+        uint8_t msg[32];
+        uint8_t md[32];
+        uint8_t sig[512];
+        size_t sig_len = sizeof(sig);
+        EVP_MD_CTX *v = NULL;
+        int tries = -1;
+        int ok = 0;
+
+        if (pub == NULL) {
+            X509_free(x);
+            printf("audit rc=MALFORMED_DATA slot=%02x\n", list[i].key.id[0]);
+            return;
+        }
+        RAND_bytes(msg, sizeof(msg));
+        EVP_Digest(msg, sizeof(msg), md, NULL, EVP_sha256(), NULL);
+        rc = uk_token_pin_verify(sh->tok, pin ? pin : "", &tries);
+        if (rc == UK_OK) {
+            rc = uk_token_sign(sh->tok, &list[i].key, uk_key_type_of(pub), NID_sha256, md,
+                               sizeof(md), sig, &sig_len);
+        }
+        if (rc == UK_OK) {
+            v = EVP_MD_CTX_new();
+            ok = v != NULL && EVP_DigestVerifyInit(v, NULL, EVP_sha256(), NULL, pub) == 1 &&
+                 EVP_DigestVerify(v, sig, sig_len, msg, sizeof(msg)) == 1;
+            EVP_MD_CTX_free(v);
+        }
+        X509_free(x);
+        if (rc != UK_OK || !ok) {
+            printf("audit rc=%s slot=%02x verified=%d\n", uk_rc_name(rc), list[i].key.id[0], ok);
+            return;
+        }
+        used += (size_t)snprintf(slots + used, sizeof(slots) - used, "%s%02x", used ? "," : "",
+                                 list[i].key.id[0]);
+    }
+    if (rc != UK_OK) {
+        printf("audit rc=%s\n", uk_rc_name(rc));
+        return;
+    }
+    printf("audit rc=OK certs=%zu slots=%s\n", n, n ? slots : "-");
 }
 
 int main(int argc, char **argv)
@@ -501,6 +563,8 @@ int main(int argc, char **argv)
             cmd_selfsign(&sh, args[1], args[2]);
         } else if (strcmp(args[0], "sign") == 0) {
             cmd_sign(&sh, args[1]);
+        } else if (strcmp(args[0], "audit") == 0) {
+            cmd_audit(&sh, args[1]);
         } else if (strcmp(args[0], "write") == 0) {
             cmd_write(&sh, args[1], args[2]);
         } else if (strcmp(args[0], "read") == 0) {

@@ -129,7 +129,7 @@ static void test_methods(void)
 static void test_token_call_guards(void)
 {
     uk_rpc_req req;
-    uk_rpc_token_env env = {NULL, NULL, 0, UK_RENEW_POLICY_DEFAULT};
+    uk_rpc_token_env env = {.policy = UK_RENEW_POLICY_DEFAULT};
     char *out;
 
     CHECK_EQ(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pin.status\",\"params\":{"

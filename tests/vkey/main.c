@@ -67,13 +67,22 @@ struct options {
     bool trace;
     bool init_only;
     bool plain;
+    bool arm_on_signal;
 };
 
 static volatile sig_atomic_t stop_requested;
+/* --arm-on-signal: 1 once SIGUSR1 arrived, 2 once that is logged and the
+ * fault counters run */
+static volatile sig_atomic_t arm_state;
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (sig == SIGUSR1) {
+        if (arm_state == 0) {
+            arm_state = 1;
+        }
+        return;
+    }
     stop_requested = 1;
 }
 
@@ -98,6 +107,8 @@ static void usage(FILE *f)
                "  --drop-after N      answer N APDUs, then vanish (exit 3) when the next arrives\n"
                "  --delay-ms N        wait N ms before each answer\n"
                "  --sw-at N:XXXX      answer APDU number N with status word XXXX (repeatable)\n"
+               "  --arm-on-signal     count APDUs for --drop-after and --sw-at from SIGUSR1 on\n"
+               "                      (logs \"armed\" when counting starts)\n"
                "  --plain             a plain PIV card: no Yubico commands (serial from CHUID)\n"
                "  --trace             log APDUs to stderr (PIN and key data redacted)\n"
                "  --init              create or update FILE, then exit without dialing\n"
@@ -147,6 +158,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         O_DELAY,
         O_SW_AT,
         O_TRACE,
+        O_ARM,
         O_INIT,
         O_PLAIN,
         O_VERSION
@@ -167,6 +179,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"delay-ms", required_argument, NULL, O_DELAY},
         {"sw-at", required_argument, NULL, O_SW_AT},
         {"trace", no_argument, NULL, O_TRACE},
+        {"arm-on-signal", no_argument, NULL, O_ARM},
         {"init", no_argument, NULL, O_INIT},
         {"plain", no_argument, NULL, O_PLAIN},
         {"help", no_argument, NULL, 'h'},
@@ -286,6 +299,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->n_sw_at++;
             break;
         }
+        case O_ARM:
+            o->arm_on_signal = true;
+            break;
         case O_TRACE:
             o->trace = true;
             break;
@@ -447,6 +463,10 @@ static bool wait_for(int fd, long ms)
 
     while (!stop_requested) {
         int n = ppoll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, ms < 0 ? NULL : &ts, &wait_mask);
+        if (arm_state == 1) {
+            arm_state = 2;
+            uk_info("armed: APDUs count from now");
+        }
         if (n >= 0 || errno != EINTR) {
             return !stop_requested;
         }
@@ -606,7 +626,9 @@ static enum serve_end serve(int fd, vk_card *card, const struct options *o,
             }
             continue;
         }
-        ++*apdu_count;
+        if (!o->arm_on_signal || arm_state == 2) {
+            ++*apdu_count;
+        }
         if (o->drop_after > 0 && *apdu_count > o->drop_after) {
             uk_info("dropping off the reader at APDU %lu", *apdu_count);
             end = SERVE_DROPPED;
@@ -700,15 +722,18 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     {
         sigset_t stop_set;
         sigemptyset(&stop_set);
         sigaddset(&stop_set, SIGTERM);
         sigaddset(&stop_set, SIGINT);
+        sigaddset(&stop_set, SIGUSR1);
         sigprocmask(SIG_BLOCK, &stop_set, &wait_mask); /* wait_mask: the mask to wait with */
         sigdelset(&wait_mask, SIGTERM);
         sigdelset(&wait_mask, SIGINT);
+        sigdelset(&wait_mask, SIGUSR1);
     }
 
     while (!stop_requested) {

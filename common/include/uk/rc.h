@@ -39,7 +39,18 @@
     X(UK_E_PUK_INCORRECT, -33, "PUK_INCORRECT", "wrong PUK")                                       \
     X(UK_E_PUK_BLOCKED, -34, "PUK_BLOCKED", "PUK blocked")                                         \
     X(UK_E_AUTH_FAILED, -35, "MGMT_AUTH_FAILED", "management key authentication failed")           \
-    X(UK_E_PIN_LAST_TRY, -36, "PIN_LAST_TRY", "one PIN try left: confirm the last try")
+    X(UK_E_PIN_LAST_TRY, -36, "PIN_LAST_TRY", "one PIN try left: confirm the last try")            \
+    X(UK_E_RENEWAL_NOT_ALLOWED, -37, "RENEWAL_NOT_ALLOWED",                                        \
+      "the certificate is outside its renewal window")                                             \
+    X(UK_E_RENEWAL_PENDING, -38, "RENEWAL_PENDING",                                                \
+      "an unfinished renewal of this certificate exists")                                          \
+    X(UK_E_RENEWAL_NOT_FOUND, -39, "RENEWAL_NOT_FOUND", "no such pending renewal on this key")     \
+    X(UK_E_CERT_KEY_MISMATCH, -40, "CERT_KEY_MISMATCH",                                            \
+      "the certificate is not for a key staged on this key")                                       \
+    X(UK_E_CERT_NOT_VALID, -41, "CERT_NOT_VALID", "the certificate is not yet or no longer valid") \
+    X(UK_E_CERT_SUBJECT_MISMATCH, -42, "CERT_SUBJECT_MISMATCH",                                    \
+      "the certificate's subject differs from the renewed one")                                    \
+    X(UK_E_NO_FREE_SLOT, -43, "NO_FREE_SLOT", "no free key slot on the key for the new key")
 
 typedef enum uk_rc {
 #define UK_RC_ENUM(sym, val, name, desc) sym = (val),

@@ -166,12 +166,26 @@ uk_rc uk_pin_guard_check(const uk_pin_guard *g, const char *pin, bool *match, in
 /* Forgets the recorded PIN (after a right PIN, a change or an unblock). */
 void uk_pin_guard_clear(uk_pin_guard *g);
 
+/* Reports a stage of a long token method (renew.*) to the client that
+ * asked: "verifyingPin", "generatingKey", ... (docs/protocol.md). Called on
+ * the worker thread, in order, before the response. */
+typedef void (*uk_rpc_progress_fn)(void *ctx, const char *token_id, const char *renewal_id,
+                                   const char *stage);
+
 /* What a token method runs with. tok and guard are borrowed for the call. */
 typedef struct uk_rpc_token_env {
     uk_token *tok;
-    uk_pin_guard *guard; /* required for pin.* */
+    uk_pin_guard *guard; /* required for pin.* and renew.* */
     int64_t now;         /* UTC seconds */
     uk_renew_policy policy;
+    /* renewal: the journal directory (NULL: renew.* answer NOT_SUPPORTED),
+     * whether the old certificate stays after an install (the default) and
+     * whether an issued certificate may change the subject */
+    const char *journal_dir;
+    bool renew_remove_old;
+    bool renew_allow_subject_change;
+    uk_rpc_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
 } uk_rpc_token_env;
 
 /*

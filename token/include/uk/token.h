@@ -131,6 +131,17 @@ uk_rc uk_token_cert_read(uk_token *tok, const uk_key_ref *ref, uk_buf *der);
 uk_rc uk_token_cert_write(uk_token *tok, const uk_key_ref *ref, const uint8_t *der, size_t len);
 uk_rc uk_token_cert_delete(uk_token *tok, const uk_key_ref *ref);
 
+/* The key references a renewal may stage a new key in, in the order to
+ * try: places where no key the card knows of is certified (PIV: the
+ * retired slots 82-95 past those its key history object counts). Fills up
+ * to max refs; *n is how many there are. Reads the card. */
+uk_rc uk_token_staging_refs(uk_token *tok, uk_key_ref *refs, size_t max, size_t *n);
+
+/* The certificate at ref is final (a renewal installed it): tell other
+ * middleware (PIV: raise the key history's count of retired keys with
+ * on-card certificates to cover a retired slot). Needs admin auth. */
+uk_rc uk_token_publish(uk_token *tok, const uk_key_ref *ref);
+
 /* APDUs sent since the token was opened. */
 unsigned long uk_token_apdu_count(const uk_token *tok);
 

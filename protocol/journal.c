@@ -5,7 +5,7 @@
  * directory entry is on disk).
  */
 #define _POSIX_C_SOURCE 200809L
-#include "journal.h"
+#include "uk/journal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,13 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "file.h"
+#include "uk/file.h"
 #include "uk/log.h"
 
 #define RECORD_MAX (256 * 1024)
 #define SUFFIX ".json"
 
-bool ukd_journal_id_valid(const char *id)
+bool uk_journal_id_valid(const char *id)
 {
     size_t n = 0;
 
@@ -44,7 +44,7 @@ static uk_rc path_of(const char *dir, const char *id, const char *suffix, char *
 {
     int n;
 
-    if (!ukd_journal_id_valid(id)) {
+    if (!uk_journal_id_valid(id)) {
         return UK_E_INVALID_ARG;
     }
     n = snprintf(out, cap, "%s/%s%s", dir, id, suffix);
@@ -64,7 +64,7 @@ static uk_rc sync_dir(const char *dir)
     return rc == 0 ? UK_OK : UK_E_IO;
 }
 
-uk_rc ukd_journal_open_dir(const char *dir)
+uk_rc uk_journal_open_dir(const char *dir)
 {
     struct stat st;
 
@@ -94,7 +94,7 @@ static uk_rc write_all(int fd, const char *p, size_t len)
     return UK_OK;
 }
 
-uk_rc ukd_journal_put(const char *dir, const char *id, const cJSON *record)
+uk_rc uk_journal_put(const char *dir, const char *id, const cJSON *record)
 {
     char path[4200];
     char tmp[4220];
@@ -154,7 +154,7 @@ static uk_rc read_record(const char *path, cJSON **out)
     uk_rc rc;
 
     *out = NULL;
-    rc = ukd_file_read(path, RECORD_MAX, &buf, &n);
+    rc = uk_file_read(path, RECORD_MAX, &buf, &n);
     if (rc != UK_OK) {
         return rc == UK_E_LIMIT ? UK_E_MALFORMED : rc;
     }
@@ -168,7 +168,7 @@ static uk_rc read_record(const char *path, cJSON **out)
     return UK_OK;
 }
 
-uk_rc ukd_journal_get(const char *dir, const char *id, cJSON **out)
+uk_rc uk_journal_get(const char *dir, const char *id, cJSON **out)
 {
     char path[4200];
     uk_rc rc;
@@ -178,13 +178,16 @@ uk_rc ukd_journal_get(const char *dir, const char *id, cJSON **out)
     return rc != UK_OK ? rc : read_record(path, out);
 }
 
-uk_rc ukd_journal_list(const char *dir, cJSON **out)
+uk_rc uk_journal_list(const char *dir, cJSON **out, size_t *damaged)
 {
     DIR *d;
     struct dirent *e;
     cJSON *arr = cJSON_CreateArray();
 
     *out = NULL;
+    if (damaged != NULL) {
+        *damaged = 0;
+    }
     if (arr == NULL) {
         return UK_E_NOMEM;
     }
@@ -211,12 +214,15 @@ uk_rc ukd_journal_list(const char *dir, cJSON **out)
         }
         memcpy(id, e->d_name, n - strlen(SUFFIX));
         id[n - strlen(SUFFIX)] = '\0';
-        if (!ukd_journal_id_valid(id)) {
+        if (!uk_journal_id_valid(id)) {
             continue;
         }
-        rc = ukd_journal_get(dir, id, &rec);
+        rc = uk_journal_get(dir, id, &rec);
         if (rc != UK_OK) {
             uk_warn("journal record %s skipped: %s", id, uk_rc_name(rc));
+            if (damaged != NULL) {
+                ++*damaged;
+            }
             continue;
         }
         cJSON_DeleteItemFromObjectCaseSensitive(rec, "id");
@@ -231,7 +237,7 @@ uk_rc ukd_journal_list(const char *dir, cJSON **out)
     return UK_OK;
 }
 
-uk_rc ukd_journal_remove(const char *dir, const char *id)
+uk_rc uk_journal_remove(const char *dir, const char *id)
 {
     char path[4200];
     uk_rc rc = path_of(dir, id, SUFFIX, path, sizeof(path));

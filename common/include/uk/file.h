@@ -3,8 +3,8 @@
  * Reading a whole small file with a size limit, for configuration and
  * journal records. Blocking; any thread.
  */
-#ifndef UKD_FILE_H
-#define UKD_FILE_H
+#ifndef UK_FILE_H
+#define UK_FILE_H
 
 #include <stddef.h>
 
@@ -13,6 +13,6 @@
 /* Reads path into a new NUL-terminated buffer (*out, caller frees) of
  * *len bytes. UK_E_NOT_FOUND when the file does not exist, UK_E_LIMIT when
  * it is larger than max, UK_E_IO when it cannot be read (errno is kept). */
-uk_rc ukd_file_read(const char *path, size_t max, char **out, size_t *len);
+uk_rc uk_file_read(const char *path, size_t max, char **out, size_t *len);
 
 #endif

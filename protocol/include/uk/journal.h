@@ -13,32 +13,34 @@
  *
  * Blocking file I/O; call from a worker thread, not the event loop.
  */
-#ifndef UKD_JOURNAL_H
-#define UKD_JOURNAL_H
+#ifndef UK_JOURNAL_H
+#define UK_JOURNAL_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "uk/rc.h"
 
 /* Is id a valid record id? */
-bool ukd_journal_id_valid(const char *id);
+bool uk_journal_id_valid(const char *id);
 
 /* Creates dir (0700) if needed. */
-uk_rc ukd_journal_open_dir(const char *dir);
+uk_rc uk_journal_open_dir(const char *dir);
 
 /* Writes record (an object) as id's record, replacing any. */
-uk_rc ukd_journal_put(const char *dir, const char *id, const cJSON *record);
+uk_rc uk_journal_put(const char *dir, const char *id, const cJSON *record);
 
 /* Reads id's record; caller frees with cJSON_Delete. UK_E_NOT_FOUND when
  * there is none, UK_E_MALFORMED when it does not parse. */
-uk_rc ukd_journal_get(const char *dir, const char *id, cJSON **out);
+uk_rc uk_journal_get(const char *dir, const char *id, cJSON **out);
 
 /* Every record that parses, as an array of objects each with its "id"
- * added; caller frees. Unparsable records are logged and skipped. */
-uk_rc ukd_journal_list(const char *dir, cJSON **out);
+ * added; caller frees. Unparsable records are logged, counted in *damaged
+ * (may be NULL) and skipped. */
+uk_rc uk_journal_list(const char *dir, cJSON **out, size_t *damaged);
 
 /* Removes id's record (durably); UK_E_NOT_FOUND if there was none. */
-uk_rc ukd_journal_remove(const char *dir, const char *id);
+uk_rc uk_journal_remove(const char *dir, const char *id);
 
 #endif

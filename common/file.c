@@ -3,13 +3,13 @@
  * Bounded whole-file reads: never more than max + 1 bytes are read, so a
  * huge or endless file (a FIFO, /dev/zero) cannot grow the daemon.
  */
-#include "file.h"
+#include "uk/file.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-uk_rc ukd_file_read(const char *path, size_t max, char **out, size_t *len)
+uk_rc uk_file_read(const char *path, size_t max, char **out, size_t *len)
 {
     FILE *f;
     char *buf;
