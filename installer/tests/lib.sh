@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 #
 # Shared by the package tests (sourced). ctest gives every test:
 #   UK_SOURCE_DIR, UK_BUILD_DIR   the source and build trees
