@@ -11,11 +11,25 @@
 # a sources.list line).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 need_deb
 need_root "mmdebstrap --mode=root and chroot"
 need mmdebstrap
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+
+cleanup() {
+    local mounts=() m
+    # an interrupted mmdebstrap can leave /dev nodes, /proc and /sys mounted
+    # in the root: unmount them (deepest first) and never delete across a
+    # mount
+    mapfile -t mounts < <(awk -v t="$tmp/" 'index($5, t) == 1 { print $5 }' \
+        /proc/self/mountinfo | sort -r)
+    for m in "${mounts[@]}"; do
+        umount -l "$m" 2>/dev/null || true
+    done
+    rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
 
 # shellcheck source=/dev/null
 suite="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
@@ -81,7 +95,7 @@ printf '  %s\n' "${mirrors[@]}"
 export UK_DEB UK_VERSION UK_HOOK_TIMES="$tmp/times"
 start=$(date +%s.%N)
 mmdebstrap --mode=root --variant=apt \
-    --customize-hook="bash '$(dirname "${BASH_SOURCE[0]}")/clean_root_hook.sh' \"\$1\"" \
+    --customize-hook="bash '$here/clean_root_hook.sh' \"\$1\"" \
     "$suite" "$tmp/root" "${mirrors[@]}"
 end=$(date +%s.%N)
 
