@@ -25,6 +25,7 @@
 #define EXIT_USAGE 2
 #define EXIT_NOT_RUNNING 3
 #define LINE_MAX_BYTES (1024 * 1024)
+#define UKCTL_VERSION_STRING "ukeyctl 0.1.0"
 
 static bool json_out;
 static int next_id = 1;
@@ -32,6 +33,7 @@ static int next_id = 1;
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: ukeyctl [--json] COMMAND\n"
+               "       ukeyctl --help | --version\n"
                "Commands:\n"
                "  status          is ukeyd running; its version and port\n"
                "  ping            round trip to the daemon\n"
@@ -322,6 +324,10 @@ int main(int argc, char **argv)
     if (i >= argc || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
         usage(i >= argc ? stderr : stdout);
         return i >= argc ? EXIT_USAGE : 0;
+    }
+    if (strcmp(argv[i], "--version") == 0) {
+        puts(UKCTL_VERSION_STRING);
+        return 0;
     }
     cmd = argv[i++];
     if (strcmp(cmd, "status") != 0 && strcmp(cmd, "ping") != 0 && strcmp(cmd, "env") != 0 &&
