@@ -53,7 +53,7 @@ struct app {
     char sock_path[4200];
     char state_dir[4096];
     bool state_dir_ok;
-    const char *icon_dir; /* --icon-dir, or NULL: icons from the theme */
+    char *icon_dir; /* --icon-dir (absolute), or NULL: icons from the theme */
 
     ukt_client *client;
     ukt_input *in;    /* what the daemon said; in->reachable after system.hello */
@@ -87,7 +87,7 @@ struct app {
 static struct app app;
 
 static void connect_now(void);
-static void daemon_away(bool quiet);
+static void daemon_away(void);
 static void refresh(void);
 
 static int64_t now_s(void)
@@ -552,11 +552,14 @@ static void hello_reply(const cJSON *result, const cJSON *error, void *ctx)
         if (ukt_client_connected(app.client)) {
             uk_warn("ukeyd did not answer system.hello");
             ukt_client_disconnect(app.client);
-            daemon_away(false);
+            daemon_away();
         }
         return;
     }
-    uk_info("connected to ukeyd %s", cJSON_IsString(version) ? version->valuestring : "?");
+    /* a reconnect after an idle close is routine: not worth a line in the journal */
+    uk_log(app.in->reachable ? UK_LOG_DEBUG : UK_LOG_INFO, "%s ukeyd %s",
+           app.in->reachable ? "reconnected to" : "connected to",
+           cJSON_IsString(version) ? version->valuestring : "?");
     app.backoff_s = RETRY_FIRST_S;
     app.in->reachable = true;
     if (ukt_client_call(app.client, "token.list", NULL, tokens_reply,
@@ -598,9 +601,9 @@ static gboolean on_retry(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static void daemon_away(bool quiet)
+static void daemon_away(void)
 {
-    if (app.in->reachable && !quiet) {
+    if (app.in->reachable) {
         uk_info("ukeyd is not running");
     }
     app.in->reachable = false;
@@ -616,6 +619,7 @@ static void daemon_away(bool quiet)
  * answers or the connection fails, so a reconnect does not flicker. */
 static void connect_now(void)
 {
+    cJSON *params;
     uk_rc rc;
 
     if (ukt_client_connected(app.client)) {
@@ -624,7 +628,7 @@ static void connect_now(void)
     rc = ukt_client_connect(app.client);
     if (rc != UK_OK) {
         uk_debug("ukeyd not reachable at %s (%s)", app.sock_path, uk_rc_name(rc));
-        daemon_away(false);
+        daemon_away();
         return;
     }
     if (app.retry_id != 0) {
@@ -632,9 +636,11 @@ static void connect_now(void)
         app.retry_id = 0;
     }
     app.session++;
-    if (ukt_client_call(app.client, "system.hello", cJSON_CreateObject(), hello_reply,
+    params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "client", UKT_ID " " UKT_VERSION);
+    if (ukt_client_call(app.client, "system.hello", params, hello_reply,
                         GUINT_TO_POINTER(app.session)) != UK_OK) {
-        daemon_away(false);
+        daemon_away();
     }
 }
 
@@ -723,6 +729,13 @@ static GtkWidget *menu_item(GtkWidget *menu, ukt_msg msg, const char *what)
     return item;
 }
 
+static void on_menu_shown(GtkWidget *menu, gpointer data)
+{
+    (void)menu;
+    (void)data;
+    uk_info("menu shown");
+}
+
 static GtkWidget *build_menu(void)
 {
     GtkWidget *menu = gtk_menu_new();
@@ -740,6 +753,8 @@ static GtkWidget *build_menu(void)
     gtk_menu_shell_append(GTK_MENU_SHELL(menu), gtk_separator_menu_item_new());
     menu_item(menu, UKT_MSG_QUIT, "quit");
     gtk_widget_show_all(menu);
+    /* a classic tray pops this menu up itself; say so, for tests and bug reports */
+    g_signal_connect(menu, "show", G_CALLBACK(on_menu_shown), NULL);
     return menu;
 }
 
@@ -800,7 +815,9 @@ static bool parse_args(int argc, char **argv, int *status)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_ICON_DIR:
-            app.icon_dir = optarg;
+            /* absolute: the status notifier host resolves it, not us */
+            g_free(app.icon_dir);
+            app.icon_dir = g_canonicalize_filename(optarg, NULL);
             break;
         case O_LOG:
             level = uk_log_level_parse(optarg);
@@ -890,6 +907,13 @@ int main(int argc, char **argv)
     app.indicator = g_object_new(ukt_indicator_get_type(), "id", UKT_ID, "category",
                                  "ApplicationStatus", "icon-name", "ukey-tray-stopped", NULL);
     if (app.icon_dir != NULL) {
+        /*
+         * The icon directory goes into GTK's search path before AppIndicator
+         * sees it: libayatana-appindicator 0.5.92's fallback searches that
+         * path with "i < n || path[i] == NULL" and reads past the end of
+         * the array when the directory is not in it yet (found by ASan).
+         */
+        gtk_icon_theme_append_search_path(gtk_icon_theme_get_default(), app.icon_dir);
         app_indicator_set_icon_theme_path(app.indicator, app.icon_dir);
     }
     g_signal_connect(app.indicator, "connection-changed", G_CALLBACK(on_connection_changed), NULL);
@@ -929,6 +953,7 @@ int main(int argc, char **argv)
     notify_uninit();
     ukd_config_free(&app.cfg);
     g_free(app.in);
+    g_free(app.icon_dir);
     close(lock_fd);
     return 0;
 }

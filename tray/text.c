@@ -227,7 +227,7 @@ void ukt_notice(ukt_lang lang, const ukt_cert *const *due, size_t n, int64_t now
         add(&b, zh ? "另有 %zu 张证书需要更新。" : " %zu more need renewal.", n - 1);
     }
     add(&b, "%s",
-        zh ? "请插入 USB-KEY，点击“打开服务大厅”办理。"
+        zh ? "请保持 USB-KEY 插入，点击“打开服务大厅”办理。"
            : " Keep the USB-KEY inserted and choose \"Open service hall\".");
 }
 

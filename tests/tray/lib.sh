@@ -209,7 +209,7 @@ t_count_colour() {
 t_cleanup() {
     local status=$? name
     # the tray first (it may hold the daemon's socket), Xvfb last
-    for name in tray watcher dunst trayer fake ukeyd xvfb; do
+    for name in tray watcher monitor dunst trayer fake ukeyd xvfb; do
         if t_alive "$name"; then
             kill -TERM "${T_PID[$name]}" 2>/dev/null || true
             timeout 10 tail --pid="${T_PID[$name]}" -f /dev/null 2>/dev/null ||
@@ -230,14 +230,18 @@ t_cleanup() {
     done
     wait 2>/dev/null || true
     if ((status != 0)); then
-        for name in tray watcher fake ukeyd dunst trayer; do
+        for name in tray watcher fake ukeyd dunst trayer monitor; do
             if [[ -s "$T_DIR/$name.log" ]]; then
                 echo "--- $name.log (last 40 lines)" >&2
                 tail -n 40 "$T_DIR/$name.log" >&2
             fi
         done
     fi
-    rm -rf "$T_DIR"
+    if [[ -n "${UKT_KEEP:-}" ]]; then
+        echo "kept $T_DIR" >&2
+    else
+        rm -rf "$T_DIR"
+    fi
     exit "$status"
 }
 trap t_cleanup EXIT

@@ -8,12 +8,16 @@
 # a user service manager that has no ukeyd unit -> killed and restarted
 # behind the tray's back) and, for the states that need a USB-KEY,
 # fake-ukeyd (key with a valid certificate -> expiring -> expired -> key
-# pulled -> daemon gone). Also: the menu opens the hall and both dialogs,
+# pulled -> daemon gone). ukeyd closes idle clients after 5 s here, so the
+# tray's reconnects happen all along (and must not show as "stopped"). Also: the menu opens the hall and both dialogs,
 # "Quit" quits, and the English texts.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TAB=$'\t'
 W="$T_DIR/watcher.log"
+cat >"$XDG_CONFIG_HOME/ukeyd/config.json" <<JSON
+{"port": 38485, "hallUrl": "$T_HALL", "idleTimeoutSeconds": 5}
+JSON
 
 props_re() { # ICON STATUS TITLE-PREFIX
     printf '^props%sicon=%s%s.*status=%s%stitle=%s' "$TAB" "$1" "$TAB" "$2" "$TAB" "$3"
@@ -47,7 +51,7 @@ t_start watcher "$UKT_WATCHER" watch
 t_wait "$W" '^ready$'
 
 note "daemon not running: stopped"
-t_tray
+t_tray --log-level debug
 t_wait "$W" "^item${TAB}"
 IFS="$TAB" read -r _ BUS ITEM_PATH <<<"$T_MATCH"
 expect 0 ukey-tray-stopped Active "USB-KEY 证书助手：证书助手未运行"
@@ -68,6 +72,14 @@ t_ukeyd
 expect "$mark" ukey-tray-nokey Active "USB-KEY 证书助手：证书助手运行中，未插入 USB-KEY"
 t_wait "$W" "^menuitem${TAB}[0-9]+${TAB}1${TAB}停止证书助手$" "$mark"
 t_wait "$T_DIR/tray.log" "connected to ukeyd 0\.1\.0"
+
+note "ukeyd closes idle clients (idleTimeoutSeconds 5): the tray reconnects, no flicker"
+mark="$(t_lines "$T_DIR/tray.log")"
+wmark="$(t_lines "$W")"
+t_wait "$T_DIR/tray.log" "reconnected to ukeyd 0\.1\.0" "$mark" 20
+if tail -n +"$((wmark + 1))" "$W" | grep -q "icon=ukey-tray-stopped"; then
+    fail "the icon showed 'stopped' while the tray reconnected"
+fi
 
 note "menu: open the service hall"
 click "打开服务大厅"
