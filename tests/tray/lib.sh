@@ -197,6 +197,15 @@ t_shot() {
     echo "$UKT_OUT_DIR/$1.png"
 }
 
+# t_publish PNG NAME: when UKT_SHOTS_DIR is set (e.g. docs/images), a copy
+# of PNG trimmed to what is drawn on the black root window, as NAME there.
+t_publish() {
+    [[ -n "${UKT_SHOTS_DIR:-}" ]] || return 0
+    mkdir -p "$UKT_SHOTS_DIR"
+    convert "$1" -trim +repage -bordercolor '#3c3c3c' -border 8 "$UKT_SHOTS_DIR/$2"
+    note "published $UKT_SHOTS_DIR/$2"
+}
+
 # t_count_colour PNG COLOUR [GEOMETRY]: how many pixels of exactly COLOUR
 # (#rrggbb) the image has (in the crop GEOMETRY, e.g. 200x40+600+0).
 t_count_colour() {

@@ -10,7 +10,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 test_script="${1:?usage: run.sh TEST.sh}"
 
 missing=()
-for tool in dbus-run-session Xvfb trayer dunst dunstctl import identify xwininfo xdotool; do
+for tool in dbus-run-session dbus-monitor gdbus Xvfb trayer dunst dunstctl import convert xwininfo \
+    xdotool fc-list; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if command -v fc-list >/dev/null 2>&1 && [[ -z "$(fc-list :lang=zh family)" ]]; then

@@ -63,6 +63,7 @@ grep -q 'string "default"' "$T_DIR/monitor.log" || fail "no default action on th
 grep -q 'string "数字证书即将到期"' "$T_DIR/monitor.log" || fail "summary not on the bus"
 wait_displayed 1
 shot_notification notify-zh
+t_publish "$UKT_OUT_DIR/notify-zh.png" tray-notification-zh.png
 
 note "its default action opens the service hall and closes it"
 dunstctl action 0
@@ -116,6 +117,7 @@ t_wait "$T_DIR/monitor.log" 'string "Your certificate expires soon"' "$mark"
 t_wait "$T_DIR/monitor.log" 'string "Open service hall"' "$mark"
 wait_displayed 1
 shot_notification notify-en
+t_publish "$UKT_OUT_DIR/notify-en.png" tray-notification-en.png
 t_stop tray
 t_stop fake
 echo PASS

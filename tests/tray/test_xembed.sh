@@ -56,6 +56,7 @@ until (($(t_count_colour "$(t_shot xembed-menu)" "#ffffff" "640x260+0+40") > 200
     sleep 0.3
 done
 note "screenshot: $UKT_OUT_DIR/xembed-menu.png"
+t_publish "$UKT_OUT_DIR/xembed-menu.png" tray-menu.png
 xdotool key Escape
 t_stop tray
 t_stop fake
