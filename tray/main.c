@@ -308,12 +308,14 @@ static bool show_notice(const ukt_cert *const *due, size_t n)
     char icon[4200];
     NotifyNotification *note;
     GError *err = NULL;
+    int64_t now = now_s();
+    const char *state = ukt_cert_status_at(due[0], now) == UK_CERT_EXPIRED ? "expired" : "expiring";
 
-    ukt_notice(app.lang, due, n, now_s(), summary, sizeof(summary), body, sizeof(body));
+    ukt_notice(app.lang, due, n, now, summary, sizeof(summary), body, sizeof(body));
     if (app.icon_dir != NULL) {
-        snprintf(icon, sizeof(icon), "%s/ukey-tray-expiring.svg", app.icon_dir);
+        snprintf(icon, sizeof(icon), "%s/ukey-tray-%s.svg", app.icon_dir, state);
     } else {
-        snprintf(icon, sizeof(icon), "%s", "ukey-tray-expiring");
+        snprintf(icon, sizeof(icon), "ukey-tray-%s", state);
     }
     note = notify_notification_new(summary, body, icon);
     notify_notification_set_app_name(note, ukt_text(app.lang, UKT_MSG_APP_NAME));
