@@ -28,6 +28,7 @@ void ukd_config_defaults(ukd_config *cfg)
     cfg->idle_timeout = 600;
     cfg->log_level = UK_LOG_INFO;
     cfg->renewal = UK_RENEW_POLICY_DEFAULT;
+    snprintf(cfg->hall_url, sizeof(cfg->hall_url), "%s", UKD_DEFAULT_HALL_URL);
 }
 
 void ukd_config_free(ukd_config *cfg)
@@ -86,6 +87,33 @@ static bool origin_valid(const char *o)
                   *c == ':' || *c == '[' || *c == ']';
         if (!ok) {
             return false; /* uppercase, path, query, wildcard, space ... */
+        }
+    }
+    return true;
+}
+
+bool ukd_config_url_valid(const char *url)
+{
+    const char *host;
+    size_t n = url != NULL ? strlen(url) : 0;
+
+    if (n == 0 || n >= UKD_URL_MAX) {
+        return false;
+    }
+    if (strncmp(url, "https://", 8) == 0) {
+        host = url + 8;
+    } else if (strncmp(url, "http://", 7) == 0) {
+        host = url + 7;
+    } else {
+        return false;
+    }
+    /* a host must follow the scheme: "https:///x" and "https://" are not URLs */
+    if (*host == '\0' || *host == '/' || *host == '?' || *host == '#') {
+        return false;
+    }
+    for (const unsigned char *c = (const unsigned char *)url; *c; c++) {
+        if (*c <= ' ' || *c >= 0x7f || *c == '"' || *c == '<' || *c == '>' || *c == '\\') {
+            return false; /* spaces, controls, non-ASCII: percent-encode them */
         }
     }
     return true;
@@ -272,6 +300,15 @@ uk_rc ukd_config_load_file(ukd_config *cfg, const char *path, char **err)
             if (rc != UK_OK) {
                 goto out;
             }
+        } else if (strcmp(k, "hallUrl") == 0) {
+            if (!cJSON_IsString(item) || !ukd_config_url_valid(item->valuestring)) {
+                rc = fail(err, path, k,
+                          "must be an http:// or https:// URL like \"https://hall.example.com/\" "
+                          "(printable ASCII, no spaces, under %d bytes)",
+                          UKD_URL_MAX);
+                goto out;
+            }
+            snprintf(cfg->hall_url, sizeof(cfg->hall_url), "%s", item->valuestring);
         } else {
             rc = fail(err, path, k, "unknown key");
             goto out;

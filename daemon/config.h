@@ -24,6 +24,9 @@
 #define UKD_PORT_TRIES 5
 #define UKD_MAX_ORIGINS 32
 #define UKD_ORIGIN_MAX 256
+#define UKD_URL_MAX 1024
+/* A placeholder, not a real hall: each CA sets hallUrl to its own. */
+#define UKD_DEFAULT_HALL_URL "https://hall.example.com/"
 
 typedef struct ukd_config {
     int port;                       /* first port tried; the next 4 follow */
@@ -37,10 +40,12 @@ typedef struct ukd_config {
     uk_renew_policy renewal;
     bool renew_remove_old;           /* renewal.keepOldCertificate false */
     bool renew_allow_subject_change; /* renewal.allowSubjectChange */
+    char hall_url[UKD_URL_MAX];      /* the service hall the tray opens (http or https) */
 } ukd_config;
 
 /* Defaults: port 17485, no origins, 256 KiB, 64 clients, 8 pending,
- * 600 s idle, info, renewal 1 month before / 12 after. */
+ * 600 s idle, info, renewal 1 month before / 12 after, the placeholder
+ * hall URL. */
 void ukd_config_defaults(ukd_config *cfg);
 
 /* Reads and validates one file into cfg (keys present in the file replace
@@ -51,6 +56,11 @@ uk_rc ukd_config_load_file(ukd_config *cfg, const char *path, char **err);
 
 /* The default load: system file, then the user's. */
 uk_rc ukd_config_load_default(ukd_config *cfg, char **err);
+
+/* Is url an absolute http(s) URL the tray may open: "http://" or
+ * "https://", a host, then an optional path; printable ASCII only, no
+ * spaces, shorter than UKD_URL_MAX. */
+bool ukd_config_url_valid(const char *url);
 
 /* Is origin in the allowlist (exact, case-sensitive string match)? */
 bool ukd_config_origin_allowed(const ukd_config *cfg, const char *origin);

@@ -118,9 +118,9 @@ static void test_methods(void)
     cJSON *m = uk_rpc_methods_json();
     char *s = cJSON_PrintUnformatted(m);
 
-    CHECK_EQ(cJSON_GetArraySize(m), 11);
+    CHECK_EQ(cJSON_GetArraySize(m), 15);
     CHECK(s != NULL && strstr(s, "\"pin.verify\"") != NULL &&
-          strstr(s, "\"system.hello\"") != NULL);
+          strstr(s, "\"system.hello\"") != NULL && strstr(s, "\"renew.install\"") != NULL);
     free(s);
     cJSON_Delete(m);
 }

@@ -53,7 +53,8 @@ static void test_good(void)
                   "{\"port\": 18000, \"allowedOrigins\": [\"https://hall.example.cn\", "
                   "\"http://127.0.0.1:8080\"], \"maxMessageBytes\": 4096, \"maxClients\": 10, "
                   "\"maxPendingPerClient\": 2, \"idleTimeoutSeconds\": 30, \"logLevel\": "
-                  "\"debug\", \"renewal\": {\"monthsBefore\": 2, \"monthsAfter\": 6}}",
+                  "\"debug\", \"renewal\": {\"monthsBefore\": 2, \"monthsAfter\": 6}, "
+                  "\"hallUrl\": \"https://hall.example.cn/ukey?from=tray\"}",
                   err, sizeof(err)),
              UK_OK);
     CHECK_EQ(cfg.port, 18000);
@@ -69,7 +70,46 @@ static void test_good(void)
     CHECK_EQ(cfg.log_level, UK_LOG_DEBUG);
     CHECK_EQ(cfg.renewal.months_before, 2);
     CHECK_EQ(cfg.renewal.months_after, 6);
+    CHECK(strcmp(cfg.hall_url, "https://hall.example.cn/ukey?from=tray") == 0);
     ukd_config_free(&cfg);
+    ukd_config_defaults(&cfg);
+    CHECK(strcmp(cfg.hall_url, UKD_DEFAULT_HALL_URL) == 0);
+}
+
+static void test_url(void)
+{
+    static const char *const good[] = {"https://hall.example.cn/", "http://127.0.0.1:8080",
+                                       "https://a.cn/x?y=%E5%85%A8#env"};
+    static const char *const bad[] = {"",
+                                      "hall.example.cn",
+                                      "ftp://a.cn/",
+                                      "javascript:alert(1)",
+                                      "file:///etc/passwd",
+                                      "https://",
+                                      "https:///path",
+                                      "https://a.cn/a b",
+                                      "https://a.cn/\t",
+                                      "https://a.cn/\"x\"",
+                                      "https://a.cn/\xe5\x85\xa8",
+                                      "HTTPS://a.cn/"};
+    char long_url[UKD_URL_MAX + 8];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        CHECK(ukd_config_url_valid(good[i]));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (ukd_config_url_valid(bad[i])) {
+            fprintf(stderr, "accepted bad URL case %zu\n", i);
+            CHECK_FAIL("bad URL refused");
+        }
+    }
+    CHECK(!ukd_config_url_valid(NULL));
+    memset(long_url, 'a', sizeof(long_url));
+    memcpy(long_url, "https://", 8);
+    long_url[UKD_URL_MAX] = '\0'; /* UKD_URL_MAX characters: one too many */
+    CHECK(!ukd_config_url_valid(long_url));
+    long_url[UKD_URL_MAX - 1] = '\0';
+    CHECK(ukd_config_url_valid(long_url));
 }
 
 static void test_bad(void)
@@ -98,6 +138,9 @@ static void test_bad(void)
         {"{\"renewal\": {\"monthsBefore\": -1}}", "'renewal.monthsBefore'"},
         {"{\"renewal\": {\"weeks\": 1}}", "'renewal.weeks'"},
         {"{\"renewal\": 1}", "'renewal'"},
+        {"{\"hallUrl\": \"ftp://a.cn/\"}", "'hallUrl'"},
+        {"{\"hallUrl\": 1}", "'hallUrl'"},
+        {"{\"hallUrl\": \"https://a.cn/a b\"}", "'hallUrl'"},
         {"{\"prot\": 17485}", "'prot': unknown key"},
         {"{\"port\": 17485, \"port\": 17486}", "'port': appears twice"},
         {"[1, 2]", "not a JSON object"},
@@ -249,6 +292,7 @@ int main(void)
     }
     test_good();
     test_bad();
+    test_url();
     test_layers();
     test_tcp_peer();
     test_tcp6_peer();
