@@ -1063,14 +1063,16 @@ static uk_rc der_of(X509 *x, uint8_t **der, size_t *len)
 
 /* Is one of the chain's certificates already on the token (installed
  * before, perhaps by a run killed before its commit)? *x is that one. */
-static bool install_done(uk_rpc_token_env *env, STACK_OF(X509) * chain, uk_key_ref *ref,
-                         char cert_id[CERT_ID_LEN + 1], X509 **x)
+static uk_rc install_done(uk_rpc_token_env *env, STACK_OF(X509) * chain, uk_key_ref *ref,
+                          char cert_id[CERT_ID_LEN + 1], X509 **x)
 {
     const uk_token_cert *list = NULL;
     size_t count = 0;
+    uk_rc rc = uk_token_certs(env->tok, &list, &count);
 
-    if (uk_token_certs(env->tok, &list, &count) != UK_OK) {
-        return false;
+    *x = NULL;
+    if (rc != UK_OK) {
+        return rc;
     }
     for (int i = 0; i < sk_X509_num(chain); i++) {
         uint8_t *der = NULL;
@@ -1090,10 +1092,10 @@ static bool install_done(uk_rpc_token_env *env, STACK_OF(X509) * chain, uk_key_r
         OPENSSL_free(der);
         if (hit) {
             *x = sk_X509_value(chain, i);
-            return true;
+            return UK_OK;
         }
     }
-    return false;
+    return UK_OK;
 }
 
 /* Finishes an install found done: the publish step may be what was cut
@@ -1136,22 +1138,23 @@ static uk_rc install_finish(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON 
 /* The subject the issued certificate must carry: the renewed one's, from
  * the token (the placeholder or the record names it). NULL when that
  * certificate is no longer on the token. */
-static X509 *install_old(uk_rpc_token_env *env, const staged *st, const cJSON *rec)
+static uk_rc install_old(uk_rpc_token_env *env, const staged *st, const cJSON *rec, X509 **out)
 {
     const uk_token_cert *list = NULL;
     const uk_token_cert *c;
     size_t count = 0;
     const char *old_id;
+    uk_rc rc;
 
+    *out = NULL;
     if (st == NULL) {
-        return NULL;
+        return UK_E_INVALID_ARG;
     }
     old_id = st->old_id[0] != '\0' ? st->old_id : rec_str(rec, "oldCertId");
-    if (uk_token_certs(env->tok, &list, &count) != UK_OK) {
-        return NULL;
-    }
-    c = cert_by_id(list, count, old_id);
-    return c != NULL ? x509_of(c->der, c->der_len) : NULL;
+    rc = uk_token_certs(env->tok, &list, &count);
+    c = rc == UK_OK ? cert_by_id(list, count, old_id) : NULL;
+    *out = c != NULL ? x509_of(c->der, c->der_len) : NULL;
+    return rc;
 }
 
 /* Checks the leaf for the staged key st, before any card write. */
@@ -1298,7 +1301,10 @@ uk_rc uk_rpc_h_renew_install(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON
         return rc;
     }
     rc = records_load(env, &records, NULL);
-    if (rc == UK_OK && install_done(env, chain, &done_ref, done_id, &leaf)) {
+    if (rc == UK_OK) {
+        rc = install_done(env, chain, &done_ref, done_id, &leaf);
+    }
+    if (rc == UK_OK && leaf != NULL) {
         /* idempotent: the certificate is there already */
         rc = install_finish(env, req, records, &done_ref, done_id, leaf, result, extra);
         goto out;
@@ -1325,7 +1331,10 @@ uk_rc uk_rpc_h_renew_install(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON
         goto out;
     }
     rec = cJSON_Duplicate(record_by_id(records, st->id), true);
-    old = install_old(env, st, rec);
+    rc = install_old(env, st, rec, &old);
+    if (rc != UK_OK) {
+        goto out;
+    }
     if (old == NULL) {
         uk_warn("renewal %s: the renewed certificate is no longer on the key; subject not compared",
                 st->id);

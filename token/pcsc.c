@@ -366,6 +366,22 @@ void uk_pcsc_card_end(uk_pcsc_card *card)
     }
 }
 
+/* Is the card out of the reader (or the handle dead with it)? */
+static bool card_gone(uk_pcsc_card *c)
+{
+    char name[256];
+    DWORD name_len = sizeof(name);
+    DWORD state = 0;
+    DWORD protocol = 0;
+    BYTE atr[UK_PCSC_ATR_MAX];
+    DWORD atr_len = sizeof(atr);
+    LONG rv = SCardStatus(c->h, name, &name_len, &state, &protocol, atr, &atr_len);
+
+    return rv == SCARD_W_REMOVED_CARD || rv == SCARD_E_NO_SMARTCARD || rv == SCARD_W_RESET_CARD ||
+           rv == SCARD_E_READER_UNAVAILABLE ||
+           (rv == SCARD_S_SUCCESS && (state & SCARD_PRESENT) == 0);
+}
+
 /* One exchange: bytes out, bytes in (at least SW1 SW2). */
 static uk_rc exchange(uk_pcsc_card *c, const uint8_t *cmd, size_t len, size_t *rlen)
 {
@@ -379,7 +395,9 @@ static uk_rc exchange(uk_pcsc_card *c, const uint8_t *cmd, size_t len, size_t *r
     rv = SCardTransmit(c->h, pci, cmd, (DWORD)len, NULL, c->rbuf, &n);
     if (rv != SCARD_S_SUCCESS) {
         rc = uk_pcsc_rc(rv);
-        if (rc == UK_E_NO_CARD) {
+        if (rc == UK_E_NO_CARD || (rc == UK_E_IO && card_gone(c))) {
+            /* a reader loses a card mid-command with whatever error its
+             * driver has (vpcd: a communication error) */
             rc = UK_E_CARD_REMOVED;
         }
         if (rc == UK_E_CARD_REMOVED || rc == UK_E_PCSC_UNAVAILABLE) {

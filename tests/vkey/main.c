@@ -58,7 +58,8 @@ struct options {
     char puk[9];
     uint8_t mgmt_key[32];
     size_t mgmt_key_len;
-    unsigned long drop_after; /* 0 = never */
+    unsigned long drop_after;
+    bool drop; /* --drop-after given (0: at the first APDU) */
     unsigned long delay_ms;
     struct sw_at sw_at[MAX_SW_AT];
     size_t n_sw_at;
@@ -273,6 +274,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (!parse_ulong(optarg, ULONG_MAX, &o->drop_after)) {
                 goto bad;
             }
+            o->drop = true;
             break;
         case O_DELAY:
             if (!parse_ulong(optarg, 600000, &o->delay_ms)) {
@@ -629,7 +631,7 @@ static enum serve_end serve(int fd, vk_card *card, const struct options *o,
         if (!o->arm_on_signal || arm_state == 2) {
             ++*apdu_count;
         }
-        if (o->drop_after > 0 && *apdu_count > o->drop_after) {
+        if (o->drop && *apdu_count > o->drop_after && (!o->arm_on_signal || arm_state == 2)) {
             uk_info("dropping off the reader at APDU %lu", *apdu_count);
             end = SERVE_DROPPED;
             break;
