@@ -17,9 +17,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "platform/platform.h"
+#include "uk/file.h"
+#include "uk/mem.h"
+#include "uk/rpc.h"
 
 #define EXIT_ERROR 1
 #define EXIT_USAGE 2
@@ -41,6 +45,12 @@ static void usage(FILE *f)
                "  list            inserted USB-KEYs\n"
                "  certs [TOKEN]   certificates on a key (the only one if TOKEN is omitted)\n"
                "  watch           print reader and key events until interrupted\n"
+               "  renew-pending [TOKEN]\n"
+               "                  unfinished renewals on a key (what 异常恢复 would finish)\n"
+               "  renew-install CERTFILE [TOKEN]\n"
+               "                  install an issued certificate (PEM or base64 DER, chain\n"
+               "                  allowed) for a staged key; the PIN is read from the\n"
+               "                  terminal, or from the first line of stdin\n"
                "Exit status: 0 ok, 1 error answer, 2 usage, 3 ukeyd not running.\n");
 }
 
@@ -81,11 +91,13 @@ static bool send_request(int fd, const char *method, cJSON *params)
     cJSON_AddStringToObject(req, "method", method);
     cJSON_AddItemToObject(req, "params", params ? params : cJSON_CreateObject());
     text = cJSON_PrintUnformatted(req);
+    uk_rpc_wipe_secrets(req); /* a PIN in params */
     cJSON_Delete(req);
     if (text == NULL) {
         return false;
     }
     ok = dprintf(fd, "%s\n", text) > 0;
+    uk_memzero(text, strlen(text));
     free(text);
     return ok;
 }
@@ -234,6 +246,156 @@ static int cmd_simple(int fd, const char *method)
     return 0;
 }
 
+/* The named token, or the only one inserted. */
+static int choose_token(int fd, const char **token, char *buf, size_t cap)
+{
+    const cJSON *tokens;
+    cJSON *msg;
+    int status;
+
+    if (*token != NULL) {
+        return 0;
+    }
+    msg = call(fd, "token.list", NULL, &status);
+    if (msg == NULL) {
+        return status;
+    }
+    tokens =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(msg, "result"), "tokens");
+    if (cJSON_GetArraySize(tokens) != 1) {
+        fprintf(stderr, "ukeyctl: %d keys inserted; name one (ukeyctl list)\n",
+                cJSON_GetArraySize(tokens));
+        cJSON_Delete(msg);
+        return EXIT_ERROR;
+    }
+    snprintf(buf, cap, "%s", str(cJSON_GetArrayItem(tokens, 0), "tokenId"));
+    cJSON_Delete(msg);
+    *token = buf;
+    return 0;
+}
+
+static int cmd_renew_pending(int fd, const char *token)
+{
+    char chosen[128] = "";
+    cJSON *params;
+    cJSON *msg;
+    const cJSON *r;
+    const cJSON *e;
+    int status = choose_token(fd, &token, chosen, sizeof(chosen));
+    int n = 0;
+
+    if (status != 0) {
+        return status;
+    }
+    params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "tokenId", token);
+    msg = call(fd, "renew.pending", params, &status);
+    if (msg == NULL) {
+        return status;
+    }
+    r = cJSON_GetObjectItemCaseSensitive(msg, "result");
+    if (json_out) {
+        print_json(r);
+        cJSON_Delete(msg);
+        return 0;
+    }
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "renewals"))
+    {
+        printf("renewal %s  %s\n  slot     %s (%s)%s\n  renews   %s\n  created  %s\n",
+               str(e, "renewalId"), str(e, "state"), str(e, "slot"), str(e, "keyType"),
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "onToken"))
+                   ? ""
+                   : "  (staged key not found on the key)",
+               str(e, "oldCertId"), str(e, "createdAt"));
+        n++;
+    }
+    if (n == 0) {
+        puts("no unfinished renewal");
+    }
+    if (cJSON_GetObjectItemCaseSensitive(r, "journalDamaged") != NULL &&
+        cJSON_GetObjectItemCaseSensitive(r, "journalDamaged")->valueint > 0) {
+        printf("%d damaged journal records were skipped (see the daemon's log)\n",
+               cJSON_GetObjectItemCaseSensitive(r, "journalDamaged")->valueint);
+    }
+    cJSON_Delete(msg);
+    return 0;
+}
+
+/* The PIN: from the terminal without echo, else the first line of stdin. */
+static bool read_pin(char *pin, size_t cap)
+{
+    struct termios old;
+    struct termios quiet;
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    bool ok;
+    size_t n;
+
+    if (tty) {
+        fprintf(stderr, "PIN: ");
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    ok = fgets(pin, (int)cap, stdin) != NULL;
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    n = ok ? strcspn(pin, "\r\n") : 0;
+    pin[n] = '\0';
+    return ok && n > 0;
+}
+
+static int cmd_renew_install(int fd, const char *file, const char *token)
+{
+    char chosen[128] = "";
+    char pin[80];
+    char *cert = NULL;
+    size_t len = 0;
+    cJSON *params;
+    cJSON *msg;
+    const cJSON *r;
+    int status;
+    uk_rc rc = uk_file_read(file, 65536, &cert, &len);
+
+    if (rc != UK_OK) {
+        fprintf(stderr, "ukeyctl: cannot read %s: %s\n", file, uk_rc_desc(rc));
+        return EXIT_ERROR;
+    }
+    status = choose_token(fd, &token, chosen, sizeof(chosen));
+    if (status != 0) {
+        free(cert);
+        return status;
+    }
+    if (!read_pin(pin, sizeof(pin))) {
+        fprintf(stderr, "ukeyctl: no PIN given\n");
+        free(cert);
+        return EXIT_USAGE;
+    }
+    params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "tokenId", token);
+    cJSON_AddStringToObject(params, "pin", pin);
+    cJSON_AddStringToObject(params, "certificate", cert);
+    uk_memzero(pin, sizeof(pin));
+    free(cert);
+    msg = call(fd, "renew.install", params, &status);
+    if (msg == NULL) {
+        return status;
+    }
+    r = cJSON_GetObjectItemCaseSensitive(msg, "result");
+    if (json_out) {
+        print_json(r);
+    } else {
+        printf("%s: certificate %s in slot %s\n",
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "alreadyInstalled"))
+                   ? "already installed"
+                   : "installed",
+               str(r, "certId"), str(r, "slot"));
+    }
+    cJSON_Delete(msg);
+    return 0;
+}
+
 static int cmd_certs(int fd, const char *token)
 {
     char chosen[128] = "";
@@ -242,22 +404,9 @@ static int cmd_certs(int fd, const char *token)
     const cJSON *c;
     int status;
 
-    if (token == NULL) {
-        msg = call(fd, "token.list", NULL, &status);
-        if (msg == NULL) {
-            return status;
-        }
-        const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(msg, "result"), "tokens");
-        if (cJSON_GetArraySize(tokens) != 1) {
-            fprintf(stderr, "ukeyctl: %d keys inserted; name one (ukeyctl list)\n",
-                    cJSON_GetArraySize(tokens));
-            cJSON_Delete(msg);
-            return EXIT_ERROR;
-        }
-        snprintf(chosen, sizeof(chosen), "%s", str(cJSON_GetArrayItem(tokens, 0), "tokenId"));
-        cJSON_Delete(msg);
-        token = chosen;
+    status = choose_token(fd, &token, chosen, sizeof(chosen));
+    if (status != 0) {
+        return status;
     }
     params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "tokenId", token);
@@ -331,12 +480,15 @@ int main(int argc, char **argv)
     }
     cmd = argv[i++];
     if (strcmp(cmd, "status") != 0 && strcmp(cmd, "ping") != 0 && strcmp(cmd, "env") != 0 &&
-        strcmp(cmd, "list") != 0 && strcmp(cmd, "certs") != 0 && strcmp(cmd, "watch") != 0) {
+        strcmp(cmd, "list") != 0 && strcmp(cmd, "certs") != 0 && strcmp(cmd, "watch") != 0 &&
+        strcmp(cmd, "renew-pending") != 0 && strcmp(cmd, "renew-install") != 0) {
         fprintf(stderr, "ukeyctl: unknown command '%s'\n", cmd);
         usage(stderr);
         return EXIT_USAGE;
     }
-    if ((strcmp(cmd, "certs") == 0 && argc - i > 1) || (strcmp(cmd, "certs") != 0 && i != argc)) {
+    if (strcmp(cmd, "renew-install") == 0 ? (argc - i < 1 || argc - i > 2)
+        : (strcmp(cmd, "certs") == 0 || strcmp(cmd, "renew-pending") == 0) ? argc - i > 1
+                                                                           : i != argc) {
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -354,6 +506,10 @@ int main(int argc, char **argv)
         status = cmd_simple(fd, "token.list");
     } else if (strcmp(cmd, "certs") == 0) {
         status = cmd_certs(fd, i < argc ? argv[i] : NULL);
+    } else if (strcmp(cmd, "renew-pending") == 0) {
+        status = cmd_renew_pending(fd, i < argc ? argv[i] : NULL);
+    } else if (strcmp(cmd, "renew-install") == 0) {
+        status = cmd_renew_install(fd, argv[i], i + 1 < argc ? argv[i + 1] : NULL);
     } else {
         status = cmd_watch(fd);
     }

@@ -298,3 +298,29 @@ test('begin outside the renewal window', async () => {
   const records = existsSync(jdir) ? readdirSync(jdir).map((f) => readFileSync(join(jdir, f), 'utf8')) : [];
   assert.ok(!records.some((r) => r.includes(tokenId)), records.join('\n'));
 });
+
+test('ukeyctl renew-pending and renew-install, for support staff', async () => {
+  const old = makeCert(tmp, 'ctl', 20, SUBJECT);
+  const tokenId = await plug('renew', '55667', ['--seed', `9a:${old.crt}:${old.key}`]);
+  const [cert] = (await ok('cert.list', { tokenId })).certs;
+  const b = await ok('renew.begin', { tokenId, certId: cert.certId, pin: PIN, challenge: randomChallenge() });
+  const pending = d.ukeyctl('renew-pending', tokenId);
+  assert.equal(pending.status, 0, pending.err);
+  assert.match(pending.out, new RegExp(`renewal ${b.renewalId}\\s+requested`));
+  const json = JSON.parse(d.ukeyctl('--json', 'renew-pending', tokenId).out);
+  assert.equal(json.renewals[0].csr, b.csr);
+  const file = join(tmp, 'ctl-issued.pem');
+  writeFileSync(file, ca.issue(b.csr));
+  const run = (pin) => spawnSync(join(process.env.UK_BUILD_DIR, 'daemon', 'ukeyctl'),
+    ['renew-install', file, tokenId], { env: d.env, input: `${pin}\n`, encoding: 'utf8' });
+  const wrong = run('000000');
+  assert.equal(wrong.status, 1);
+  assert.match(wrong.stderr, /PIN_INCORRECT/);
+  const r = run(PIN);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^installed: certificate [0-9a-f]{64} in slot 82/);
+  assert.match(run(PIN).stdout, /^already installed/);
+  assert.match(d.ukeyctl('renew-pending', tokenId).out, /no unfinished renewal/);
+  assert.ok(!d.log.includes('000000'), 'a PIN in the daemon log');
+  cardStop('renew');
+});
