@@ -31,7 +31,7 @@ before(async () => {
 after(async () => {
   await d.stop();
   for (const k of ['renew', 'renew2']) {
-    try { cardStop(k); } catch { /* stopped by its test */ }
+    if (existsSync(join(process.env.UK_RIG_DIR, `${k}.pid`))) cardStop(k);
   }
 });
 
@@ -309,6 +309,19 @@ test('ukeyctl renew-pending and renew-install, for support staff', async () => {
   assert.match(pending.out, new RegExp(`renewal ${b.renewalId}\\s+requested`));
   const json = JSON.parse(d.ukeyctl('--json', 'renew-pending', tokenId).out);
   assert.equal(json.renewals[0].csr, b.csr);
+  // a damaged record is reported and rebuilt from the key
+  const rec = join(d.dir, 'state', 'ukeyd', 'renewals', `${b.renewalId}.json`);
+  writeFileSync(rec, '{"state": "requ');
+  const damaged = await ok('renew.pending', { tokenId });
+  assert.equal(damaged.journalDamaged, 1);
+  assert.equal(damaged.renewals.length, 1);
+  assert.equal(damaged.renewals[0].renewalId, b.renewalId);
+  assert.equal(damaged.renewals[0].source, 'token');
+  assert.equal(damaged.renewals[0].state, 'staged');
+  const rebuilt = JSON.parse(readFileSync(rec, 'utf8'));
+  assert.equal(rebuilt.state, 'staged');
+  assert.equal(rebuilt.tokenId, tokenId);
+  assert.equal((await ok('renew.pending', { tokenId })).journalDamaged, 0);
   const file = join(tmp, 'ctl-issued.pem');
   writeFileSync(file, ca.issue(b.csr));
   const run = (pin) => spawnSync(join(process.env.UK_BUILD_DIR, 'daemon', 'ukeyctl'),
@@ -321,6 +334,29 @@ test('ukeyctl renew-pending and renew-install, for support staff', async () => {
   assert.match(r.stdout, /^installed: certificate [0-9a-f]{64} in slot 82/);
   assert.match(run(PIN).stdout, /^already installed/);
   assert.match(d.ukeyctl('renew-pending', tokenId).out, /no unfinished renewal/);
+  assert.ok(!existsSync(rec), 'the record goes with the commit');
   assert.ok(!d.log.includes('000000'), 'a PIN in the daemon log');
+  cardStop('renew');
+});
+
+test('the socket stays responsive while a slow key generates', async () => {
+  const old = makeCert(tmp, 'slow', 20, SUBJECT);
+  const tokenId = await plug('renew', '99881', ['--seed', `9a:${old.crt}:${old.key}`, '--delay-ms', '100']);
+  const [cert] = (await ok('cert.list', { tokenId })).certs;
+  let beginDone = false;
+  const begin = c.call('renew.begin', { tokenId, certId: cert.certId, pin: PIN, challenge: randomChallenge() }, 60000)
+    .then((r) => { beginDone = true; return r; });
+  await c.event((m) => m.method === 'renew.progress' && m.params.stage === 'generatingKey', 20000, 'generatingKey');
+  const other = await Client.open(d);
+  const t0 = performance.now();
+  const pong = await other.call('system.ping');
+  const rtt = performance.now() - t0;
+  const list = await other.call('token.list');
+  assert.deepEqual(pong.result, { pong: true });
+  assert.ok(list.result.tokens.some((t) => t.tokenId === tokenId));
+  assert.equal(beginDone, false, 'ping and token.list answered while the key was still busy');
+  console.log(`# system.ping during on-card key generation: ${rtt.toFixed(2)} ms`);
+  await other.close();
+  assert.ok((await begin).result);
   cardStop('renew');
 });
