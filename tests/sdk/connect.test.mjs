@@ -48,16 +48,41 @@ class SpyWebSocket extends WebSocket {
   }
 }
 
+// true when nothing listens on any of the ports (we can bind each)
+async function allFree(ports) {
+  for (const port of ports) {
+    try {
+      await new Promise((resolve, reject) => {
+        const s = net.createServer();
+        s.once('error', reject);
+        s.listen(port, '127.0.0.1', () => s.close(resolve));
+      });
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
 test('no daemon: HELPER_NOT_RUNNING; another program on 17485, ukeyd on 17486: found by itself', { timeout: 90000 }, async () => {
-  const uk = client(null, { downloadUrl: DOWNLOAD, ports: undefined });
+  // Inside scripts/isolate 17485-17489 are free. Run outside it next to a
+  // ukeyd (or the demo), the same scenario runs on five other ports.
+  let ports = [...DEFAULT_PORTS];
+  const isolated = await allFree(ports);
+  if (!isolated) {
+    ports = [37490, 37491, 37492, 37493, 37494];
+    console.log(`# ${DEFAULT_PORTS.join(',')} in use (not isolated?): using ${ports.join(',')}`);
+  }
+  const [first, second] = ports;
+  const uk = client(null, { downloadUrl: DOWNLOAD, ports: isolated ? undefined : ports });
   cleanups.push(() => uk.close());
-  assert.deepEqual(uk.ports, [...DEFAULT_PORTS]);
+  assert.deepEqual(uk.ports, ports);
   const e = await rejection(uk.connect());
   assert.ok(e instanceof UKeyError);
   assert.equal(e.reason, 'HELPER_NOT_RUNNING');
   assert.equal(e.code, null);
   assert.equal(e.downloadUrl, DOWNLOAD);
-  assert.deepEqual(e.data.ports, [...DEFAULT_PORTS]);
+  assert.deepEqual(e.data.ports, ports);
   assert.ok(e.data.attempts.every((a) => a.kind === 'refused'), JSON.stringify(e.data.attempts));
   assert.match(e.message, /未检测到 USB-KEY 控件/);
   assert.match(e.messages.en, /helper \(ukeyd\) was not found/);
@@ -65,24 +90,24 @@ test('no daemon: HELPER_NOT_RUNNING; another program on 17485, ukeyd on 17486: f
   assert.deepEqual(await eventOf(uk, 'connectionChanged'), { connected: false, reason: 'HELPER_NOT_RUNNING' });
 
   // something else answers plain HTTP on 17485; ukeyd then takes 17486
-  const other = await listen(http.createServer((q, r) => r.end('another program')), 17485);
+  const other = await listen(http.createServer((q, r) => r.end('another program')), first);
   cleanups.push(() => new Promise((resolve) => other.close(resolve)));
-  const d = await new Daemon({ port: 17485 }).start();
+  const d = await new Daemon({ port: first }).start();
   cleanups.push(() => d.stop());
-  assert.equal(d.port, 17486);
+  assert.equal(d.port, second);
   // the client was retrying in the background: it finds the daemon alone
   const up = await eventOf(uk, 'connectionChanged', (x) => x.connected, 30000);
-  assert.deepEqual(up, { connected: true, port: 17486 });
+  assert.deepEqual(up, { connected: true, port: second });
   assert.equal(uk.connected, true);
-  assert.equal(uk.port, 17486);
+  assert.equal(uk.port, second);
   assert.equal(uk.daemon.daemon, 'ukeyd');
   assert.deepEqual(await uk.ping(), { pong: true });
   uk.close();
 
   // a fresh client goes through 17485 (an HTTP 200 to the upgrade) to 17486
-  const fresh = client(null, { ports: undefined, reconnect: false });
+  const fresh = client(null, { ports: isolated ? undefined : ports, reconnect: false });
   const hello = await fresh.connect();
-  assert.equal(fresh.port, 17486);
+  assert.equal(fresh.port, second);
   assert.equal(hello.version, uk.daemon.version);
   fresh.close();
 });

@@ -18,7 +18,10 @@ function daemonReasons() {
   const rc = readFileSync(join(root, 'common', 'include', 'uk', 'rc.h'), 'utf8');
   const fromRc = [...rc.matchAll(/X\(UK_\w+,\s*-?\d+,\s*"([A-Z_]+)"/g)].map((m) => m[1]);
   const proto = readFileSync(join(root, 'docs', 'protocol.md'), 'utf8');
-  const fromDoc = [...proto.matchAll(/`([A-Z][A-Z_]{3,})`/g)].map((m) => m[1]);
+  // the reason tables: rows of the error tables name reasons in backticks
+  const rows = proto.split('\n').filter((l) => l.startsWith('| ') && /^\| (-3\d{4}|`[A-Z])/.test(l));
+  const fromDoc = rows.flatMap((l) => [...l.matchAll(/`([A-Z][A-Z_]{3,})`/g)].map((m) => m[1]));
+  assert.ok(fromDoc.includes('PIN_INCORRECT') && fromDoc.includes('INVALID_JSON'), 'parsed the tables');
   return { fromRc, all: [...new Set([...fromRc, ...fromDoc])] };
 }
 
