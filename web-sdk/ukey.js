@@ -402,8 +402,9 @@ export class UKeyClient {
     let err;
     try {
       const hello = await this._findDaemon();
-      if (this._closedByUser) {
-        // close() was called while this attempt ran
+      if (this._closedByUser || !this._ws) {
+        // close() was called while this attempt ran, or the socket closed
+        // right after the hello
         this.connected = false;
         if (this._ws) this._drop(this._ws);
         throw this._error('CONNECTION_LOST');
