@@ -368,8 +368,11 @@ export class HallCA {
       .replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE REQUEST-----\n`;
     let csrOut;
     try {
-      csrOut = (await run('openssl', ['req', '-noout', '-verify', '-subject', '-pubkey',
-        '-nameopt', 'RFC2253,-esc_msb'], { input: csrPem })).stdout;
+      const r = await run('openssl', ['req', '-noout', '-verify', '-subject', '-pubkey',
+        '-nameopt', 'RFC2253,-esc_msb'], { input: csrPem });
+      // OpenSSL 3.0 exits 0 after "verify failure": read its verdict
+      if (!/verify OK/.test(r.stderr)) throw new Error(r.stderr);
+      csrOut = r.stdout;
     } catch {
       throw new HallError(422, 'CSR_INVALID', '证书请求无效（签名校验失败或无法解析）。');
     }
