@@ -133,6 +133,36 @@ export async function newPage(browser, { viewport = { width: 1280, height: 900 }
   return { context, page };
 }
 
+/**
+ * Runs fn(page) on a new page; when it throws, saves FAILED-name.png and
+ * adds the page's console and script errors to the error. Checks that the
+ * page had no script error.
+ */
+export async function withPage(browser, name, fn, opts) {
+  const { context, page } = await newPage(browser, opts);
+  try {
+    await fn(page, context);
+    if (page.errors.length) throw new Error(`script errors: ${page.errors.map((e) => e.stack).join('\n')}`);
+  } catch (e) {
+    await shot(page, `FAILED-${name}`).catch(() => {});
+    e.message += `\n--- page console (${page.url()}):\n${page.consoleLines.slice(-30).join('\n')}`;
+    throw e;
+  } finally {
+    await context.close().catch(() => {});
+  }
+}
+
+/** Pulls every key in `names` that is still in (after hooks: never throws). */
+export function pullAll(names, cardStop) {
+  for (const k of names) {
+    try {
+      cardStop(k);
+    } catch {
+      // already gone (a key that dropped itself, or never started)
+    }
+  }
+}
+
 let shotIndex = 0;
 const shotPrefix = process.env.UK_E2E_SHOT_PREFIX || '';
 

@@ -751,24 +751,26 @@ main.querySelector('[data-action="back-env"]').addEventListener('click', () => {
   env.check();
 });
 
-// Resolves when the token is (or becomes) present.
-function waitForToken(tokenId) {
+// Resolves when the token is (or becomes) present, or after `ms` (a key
+// the daemon still lists for a moment after it left answers CARD_REMOVED:
+// the caller asks again).
+function waitForToken(tokenId, ms) {
   return new Promise((resolve) => {
+    let timer = null;
+    const done = () => {
+      uk.off('tokenInserted', on);
+      clearTimeout(timer);
+      resolve();
+    };
     const on = (t) => {
-      if (t.tokenId === tokenId) {
-        uk.off('tokenInserted', on);
-        resolve();
-      }
+      if (t.tokenId === tokenId) done();
     };
     uk.on('tokenInserted', on);
-    uk.listTokens().then(({ tokens }) => {
-      if (tokens.some((t) => t.tokenId === tokenId)) {
-        uk.off('tokenInserted', on);
-        resolve();
-      }
-    }).catch(() => {});
+    if (ms) timer = setTimeout(done, ms);
   });
 }
+
+const GONE = new Set(['CARD_REMOVED', 'NOT_FOUND', 'CARD_ERROR', 'TIMEOUT']);
 
 // 异常恢复: the key back, what it has staged (renew.pending), the order
 // again from the hall, then the install step once more.
@@ -776,17 +778,28 @@ $('#recover').addEventListener('click', async () => {
   const btn = $('#recover');
   const wait = $('#recover-wait');
   const err = $('#recover-error');
+  const askForKey = () => note(wait, `请插入办理更新时使用的 USB-KEY（序列号 ${S.token.serial}），插入后自动继续……`, 'warn');
   note(err, '');
   btn.disabled = true;
   try {
     if (!uk.connected) await uk.connect();
-    const { tokens } = await uk.listTokens();
-    if (!tokens.some((t) => t.tokenId === S.token.tokenId)) {
-      note(wait, `请插入办理更新时使用的 USB-KEY（序列号 ${S.token.serial}），插入后自动继续……`, 'warn');
-      await waitForToken(S.token.tokenId);
-      note(wait, '');
+    let pend = null;
+    while (!pend) {
+      const { tokens } = await uk.listTokens();
+      if (!tokens.some((t) => t.tokenId === S.token.tokenId)) {
+        askForKey();
+        await waitForToken(S.token.tokenId, 0);
+        continue;
+      }
+      try {
+        pend = await uk.renewPending(S.token.tokenId);
+      } catch (e) {
+        if (!(e instanceof UKeyError) || !GONE.has(e.reason)) throw e;
+        askForKey(); // pulled, and the helper is only now hearing of it
+        await waitForToken(S.token.tokenId, 1000);
+      }
     }
-    const pend = await uk.renewPending(S.token.tokenId);
+    note(wait, '');
     S.recovery = (pend.renewals || []).find((r) => r.renewalId === S.order.renewalId) || false;
     S.order = (await api('GET', `/api/orders/${S.order.id}`)).order;
   } catch (e) {
