@@ -18,6 +18,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export const SOURCE = join(HERE, '..', '..');
 export const SERVER = join(SOURCE, 'web-sdk', 'demo', 'server.mjs');
 export const SHOTS = join(BUILD, 'e2e-screenshots');
+const shotPrefix = process.env.UK_E2E_SHOT_PREFIX || '';
 export const CHROMIUM = process.env.UK_CHROMIUM || '/usr/bin/chromium';
 export const PIN = '123456';
 // the test daemon's ports (harness.mjs's Daemon takes 37485, else the next)
@@ -139,6 +140,7 @@ export async function newPage(browser, { viewport = { width: 1280, height: 900 }
  * page had no script error.
  */
 export async function withPage(browser, name, fn, opts) {
+  rmSync(join(SHOTS, `${shotPrefix}FAILED-${name}.png`), { force: true });
   const { context, page } = await newPage(browser, opts);
   try {
     await fn(page, context);
@@ -163,13 +165,10 @@ export function pullAll(names, cardStop) {
   }
 }
 
-let shotIndex = 0;
-const shotPrefix = process.env.UK_E2E_SHOT_PREFIX || '';
 
 /** A full-page screenshot into BUILD/e2e-screenshots/, named by the test. */
 export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
-  shotIndex++;
   const file = join(SHOTS, `${shotPrefix}${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;

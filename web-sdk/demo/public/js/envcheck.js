@@ -202,7 +202,7 @@ export class EnvCheck {
 
   driverUnknown() {
     this.row(this.driverRow, 'driver.svg', 'USB-KEY 驱动状态', 'idle', '无法检测',
-      '需要先安装并运行浏览器控件，才能检测 USB-KEY。');
+      '浏览器控件连通后才能检测 USB-KEY。');
   }
 
   driver(env) {
