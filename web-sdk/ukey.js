@@ -521,28 +521,30 @@ export class UKeyClient {
   // 4. otherwise nothing listens: HELPER_NOT_RUNNING.
   async _diagnose(failures) {
     const ports = failures.map((f) => f.port);
+    const attempts = failures.map((f) => (f.status ? { port: f.port, kind: f.kind, status: f.status }
+      : { port: f.port, kind: f.kind }));
     const refusedBy = failures.find((f) => f.kind === 'http' && f.status === 403);
     if (refusedBy) {
-      return this._error('ORIGIN_NOT_ALLOWED', { data: { port: refusedBy.port, status: 403 } });
+      return this._error('ORIGIN_NOT_ALLOWED', { data: { port: refusedBy.port, status: 403, attempts } });
     }
     const gated = !pageIsLoopback();
     const permission = gated ? await queryLocalNetworkAccess() : 'unsupported';
     if (gated && permission === 'denied') {
-      return this._error('BROWSER_BLOCKED', { data: { permission, ports } });
+      return this._error('BROWSER_BLOCKED', { data: { permission, ports, attempts } });
     }
     if (gated && permission === 'prompt' && failures.some((f) => f.kind === 'timeout')) {
-      return this._error('BROWSER_BLOCKED', { data: { permission, waiting: true, ports } });
+      return this._error('BROWSER_BLOCKED', { data: { permission, waiting: true, ports, attempts } });
     }
     if (this.probe && typeof globalThis.fetch === 'function') {
       for (const f of failures) {
         if (f.kind === 'http') continue; // status known, not 403: not ukeyd
         // eslint-disable-next-line no-await-in-loop
         if (await this._probe(f.port)) {
-          return this._error('ORIGIN_NOT_ALLOWED', { data: { port: f.port, probe: true } });
+          return this._error('ORIGIN_NOT_ALLOWED', { data: { port: f.port, probe: true, attempts } });
         }
       }
     }
-    const data = { ports };
+    const data = { ports, attempts };
     if (gated) data.permission = permission;
     const other = failures.find((f) => f.kind === 'http');
     if (other) data.otherServer = { port: other.port, status: other.status };
