@@ -35,9 +35,10 @@ after(async () => {
   pullAll(keys, cardStop);
 });
 
-// A key with a certificate from the hall's CA that expires in 20 days.
-function plug(name, serial) {
-  const old = hall.issueFor(name, { start: days(-345), end: days(20) });
+// A key with a certificate from the hall's CA that expires in 20 days
+// (RSA, as in scripts/run-demo; the other tests use P-256).
+function plug(name, serial, keyType = 'rsa') {
+  const old = hall.issueFor(name, { start: days(-345), end: days(20), keyType });
   keys.push(name);
   cardStart(name, '--serial', serial, '--seed', `9a:${old.crt}:${old.key}`);
   return { tokenId: `piv:${serial}`, oldPem: readFileSync(old.crt, 'utf8') };
@@ -74,7 +75,7 @@ test('happy path: environment check → select → PIN → confirm → pay → i
     await page.waitForSelector('#confirm-info [data-order]');
     const orderId = await page.getAttribute('#confirm-info [data-order]', 'data-order');
     const info = await page.textContent('#confirm-info');
-    for (const s of ['张三', '山西测试单位', '91140100MA0DEMO01X', '¥200.00', 'ECC P-256']) {
+    for (const s of ['张三', '山西测试单位', '91140100MA0DEMO01X', '¥200.00', 'RSA 2048']) {
       assert.ok(info.includes(s), `confirmation shows ${s}: ${info}`);
     }
     await shot(page, 'renew-04-confirm');
@@ -132,7 +133,7 @@ test('happy path: environment check → select → PIN → confirm → pay → i
 });
 
 test('PIN: a wrong PIN shows the tries left, the last try asks first, a blocked PIN says what to do', async () => {
-  const { tokenId } = plug('e2e-pin', '20240002');
+  const { tokenId } = plug('e2e-pin', '20240002', 'ec');
   await withPage(browser, 'pin', async (page) => {
     const c = await Client.open(d, { origin: hall.origin });
     await c.call('system.hello', {});
