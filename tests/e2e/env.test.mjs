@@ -102,3 +102,46 @@ test('the key in and out, pcscd gone and back, ukeyd stopped and started: the pa
   });
   cardStop(KEY);
 });
+
+test('home, help centre and invoice query: the pages a visitor walks through', async () => {
+  await withPage(browser, 'pages', async (page) => {
+    await page.goto(hall.url);
+    await shot(page, 'home');
+    // 证书更新 starts with the environment check, as in the hall's manual
+    await page.click('a[data-service="renew"]');
+    await page.waitForURL(/\/env\.html$/);
+    await page.goto(new URL('help.html', hall.url).href);
+    await page.waitForSelector('[data-panel="flow"]:not([hidden])');
+    await shot(page, 'help-flow');
+    await page.click('#help-nav a[data-tab="downloads"]');
+    await page.waitForSelector('[data-panel="downloads"]:not([hidden])');
+    const cfg = (await hall.api('GET', '/api/config')).body;
+    for (const d of cfg.downloads) {
+      const href = await page.getAttribute(`[data-download="${d.package}"]`, 'href');
+      assert.equal((await fetch(new URL(href, hall.url))).status, 200, href);
+    }
+    assert.equal((await fetch(new URL('/downloads/ca.pem', hall.url))).status, 200);
+    await shot(page, 'help-downloads');
+    await page.click('#help-nav a[data-tab="faq"]');
+    const cats = await page.$$eval('[data-faq]', (bs) => bs.map((b) => b.textContent));
+    assert.deepEqual(cats, ['证书类', '驱动类', '控件类', '其他']);
+    await page.click('[data-faq="control"]');
+    await page.click('[data-faq-panel="control"] details:nth-of-type(2) summary');
+    assert.match(await page.textContent('[data-faq-panel="control"] details[open]'), /127\.0\.0\.1/);
+    await shot(page, 'help-faq');
+    await page.click('#help-nav a[data-tab="support"]');
+    await page.fill('#chat-input', '证书怎么更新？');
+    await page.click('#chat-form button');
+    await page.waitForSelector('#chat-msgs .msg.me');
+    await page.goto(new URL('invoice.html', hall.url).href);
+    await page.fill('input[name="org"]', '山西测试单位');
+    await page.fill('input[name="taxId"]', '91140100MA0DEMO01X');
+    await page.fill('input[name="phone"]', '13800000000');
+    await page.fill('input[name="captcha"]', '0000'); // 0 is never in a code
+    await page.click('#invoice-form button[type="submit"]');
+    await page.waitForSelector('#invoice-result .note.error');
+    await shot(page, 'invoice');
+    const missing = await page.goto(new URL('no-such-page.html', hall.url).href);
+    assert.equal(missing.status(), 404);
+  });
+});

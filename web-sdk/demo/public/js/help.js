@@ -48,7 +48,9 @@ const ABOUT = {
 };
 
 hallConfig().then((cfg) => {
-  const list = (cfg.downloads || []).filter((d) => ABOUT[d.package]);
+  const order = Object.keys(ABOUT);
+  const list = (cfg.downloads || []).filter((d) => ABOUT[d.package])
+    .sort((a, b) => order.indexOf(a.package) - order.indexOf(b.package));
   fill($('#dl-helper'), list.length ? list.map((d) => h('div.dl', h('img', { src: '/img/box.svg', alt: '' }),
     h('div', h('h3', ABOUT[d.package][0]), h('p', ABOUT[d.package][1]),
       h('p.meta', `版本 ${d.version} · Debian / Ubuntu（${d.arch}）· ${size(d.size)}`),
