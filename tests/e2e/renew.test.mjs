@@ -66,7 +66,7 @@ test('happy path: environment check → select → PIN → confirm → pay → i
 
     await toPin(page, true);
     // the certificate row says what the page knows about it
-    assert.equal(await page.textContent('#pin-key'), `USB-KEY：ukey virtual PIV（序列号 20240001） · 证书：张三`);
+    assert.equal(await page.textContent('#pin-key'), 'ukey virtual PIV（序列号 20240001）证书：张三（山西测试单位）');
     await shot(page, 'renew-03-pin');
     await page.fill('#pin-input', PIN);
     await page.click('#pin-submit');

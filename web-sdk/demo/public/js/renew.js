@@ -270,7 +270,8 @@ function retriesText(el, st) {
 async function enterPin() {
   show('pin');
   S.pin = null;
-  fill($('#pin-key'), `USB-KEY：${S.token.label}（序列号 ${S.token.serial}） · 证书：${S.cert.commonName}`);
+  fill($('#pin-key'), h('div', h('b', S.token.label), `（序列号 ${S.token.serial}）`),
+    h('div.muted', `证书：${S.cert.commonName}${S.cert.organization ? `（${S.cert.organization}）` : ''}`));
   $('#pin-form').hidden = false;
   $('#pin-blocked').hidden = true;
   note($('#pin-error'), '');
