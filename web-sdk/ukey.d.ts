@@ -2,7 +2,7 @@
 //
 // Types of the ukeyd web SDK (ukey.js), written by hand to match it and
 // docs/protocol.md; checked by `npm run check-types` against
-// types-check.ts.
+// types-check.ts (the same run checks ukey.js against its JSDoc).
 
 export declare const SDK_VERSION: string;
 export declare const MIN_DAEMON_VERSION: string;

@@ -240,7 +240,7 @@ async function queryLocalNetworkAccess() {
   for (const name of LNA_PERMISSIONS) {
     try {
       // eslint-disable-next-line no-await-in-loop
-      const st = await perms.query({ name });
+      const st = await perms.query(/** @type {any} */ ({ name }));
       if (st && typeof st.state === 'string') return st.state;
     } catch {
       // this browser does not know the name: try the next
@@ -402,8 +402,9 @@ export class UKeyClient {
     let err;
     try {
       const hello = await this._findDaemon();
-      if (this._closedByUser) {
-        // close() was called while this attempt ran
+      if (this._closedByUser || !this._ws) {
+        // close() was called while this attempt ran, or the socket closed
+        // right after the hello
         this.connected = false;
         if (this._ws) this._drop(this._ws);
         throw this._error('CONNECTION_LOST');
@@ -484,7 +485,7 @@ export class UKeyClient {
         ws = this.wsOptions ? new this.WebSocketImpl(url, [], this.wsOptions)
           : new this.WebSocketImpl(url);
       } catch (e) {
-        resolve({ kind: 'refused', detail: String(e && e.message) });
+        resolve({ kind: 'refused', detail: String(e instanceof Error ? e.message : e) });
         return;
       }
       let status;
@@ -832,7 +833,7 @@ export class UKeyClient {
    * @param {{timeoutMs?: number}} [opts]
    */
   renewBegin(p, opts) {
-    const q = p || {};
+    const q = p || /** @type {any} */ ({});
     return this._check('renew.begin', [['tokenId', q.tokenId, 'string'], ['certId', q.certId, 'string'],
       ['pin', q.pin, 'string'], ['challenge', q.challenge, 'string'], ['keyType', q.keyType, 'string', true],
       ['confirmLastTry', q.confirmLastTry, 'boolean', true]]) ||
@@ -846,7 +847,7 @@ export class UKeyClient {
    * @param {{timeoutMs?: number}} [opts]
    */
   renewInstall(p, opts) {
-    const q = p || {};
+    const q = p || /** @type {any} */ ({});
     return this._check('renew.install', [['tokenId', q.tokenId, 'string'], ['pin', q.pin, 'string'],
       ['certificate', q.certificate, 'string'], ['renewalId', q.renewalId, 'string', true],
       ['confirmLastTry', q.confirmLastTry, 'boolean', true]]) ||
@@ -865,7 +866,7 @@ export class UKeyClient {
    * @param {{timeoutMs?: number}} [opts]
    */
   renewCancel(p, opts) {
-    const q = p || {};
+    const q = p || /** @type {any} */ ({});
     return this._check('renew.cancel', [['tokenId', q.tokenId, 'string'], ['renewalId', q.renewalId, 'string'],
       ['pin', q.pin, 'string'], ['confirmLastTry', q.confirmLastTry, 'boolean', true]]) ||
       this.call('renew.cancel', UKeyClient._params({ tokenId: q.tokenId, renewalId: q.renewalId,

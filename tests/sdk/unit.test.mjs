@@ -101,3 +101,41 @@ test('module: constants, options, events; no WebSocket is NO_WEBSOCKET, not a cr
   // Node has no Permissions API for Local Network Access
   assert.equal(await UKeyClient.localNetworkAccess(), 'unsupported');
 });
+
+// Today's ukeyd asks for SDK 0.1.0 and speaks protocol 1, so a daemon that
+// wants a newer SDK cannot be had from it: a stand-in WebSocket server
+// answers system.hello the way such a daemon would.
+test('a daemon that wants a newer SDK or speaks a newer protocol: SDK_OUTDATED; an older protocol: HELPER_OUTDATED', async () => {
+  const { WebSocketServer, default: WebSocket } = await import('ws');
+  const cases = [
+    [{ version: '0.1.0', protocol: 1, minSdkVersion: '9.0.0' }, 'SDK_OUTDATED'],
+    [{ version: '0.1.0', protocol: 2, minSdkVersion: '0.1.0' }, 'SDK_OUTDATED'],
+    [{ version: '0.1.0', protocol: 0, minSdkVersion: '0.1.0' }, 'HELPER_OUTDATED'],
+    [{ version: 'garbage', protocol: 1, minSdkVersion: '0.1.0' }, 'HELPER_OUTDATED'],
+    [{ version: '0.1.0', protocol: 1, minSdkVersion: '0.1.0' }, null],
+  ];
+  for (const [hello, reason] of cases) {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss.on('listening', resolve));
+    wss.on('connection', (ws) => ws.on('message', (m) => {
+      const req = JSON.parse(String(m));
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id: req.id,
+        result: { daemon: 'ukeyd', capabilities: [], ...hello } }));
+    }));
+    const uk = new UKeyClient({ WebSocket, ports: [wss.address().port], reconnect: false });
+    try {
+      const r = await uk.connect().then(() => null, (e) => e);
+      if (reason === null) {
+        assert.equal(r, null, `${JSON.stringify(hello)}: ${r && r.reason}`);
+      } else {
+        assert.equal(r.reason, reason, JSON.stringify(hello));
+        assert.equal(r.data.minSdkVersion, hello.minSdkVersion);
+        assert.equal(uk.connected, false);
+        if (reason === 'SDK_OUTDATED') assert.match(r.message, /联系网站客服/);
+      }
+    } finally {
+      uk.close();
+      await new Promise((resolve) => wss.close(resolve));
+    }
+  }
+});
