@@ -150,6 +150,7 @@ export async function withPage(browser, name, fn, opts) {
     e.message += `\n--- page console (${page.url()}):\n${page.consoleLines.slice(-30).join('\n')}`;
     throw e;
   } finally {
+    await context.unrouteAll({ behavior: 'ignoreErrors' }).catch(() => {});
     await context.close().catch(() => {});
   }
 }

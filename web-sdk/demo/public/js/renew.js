@@ -35,6 +35,7 @@ const S = {
   order: null, // the hall's order (server view)
   recovery: null, // renew.pending's record, when 异常恢复 found one
   result: null, // renew.install's result
+  pendingRequest: null, // {orderId, begin}: a request the hall has not taken yet
 };
 
 // --- steps -----------------------------------------------------------------------
@@ -414,6 +415,13 @@ $('#confirm-pay').addEventListener('click', () => begin(false));
 async function begin(confirmLastTry) {
   const err = $('#confirm-error');
   note(err, '');
+  if (S.pendingRequest && S.pendingRequest.orderId === S.order.id) {
+    // renew.begin went through, handing the request to the hall did not:
+    // send the same request again (a second renew.begin would only say
+    // RENEWAL_PENDING)
+    await submitRequest(S.pendingRequest.begin);
+    return;
+  }
   if (!S.pin) {
     enterPin();
     return;
@@ -437,6 +445,14 @@ async function begin(confirmLastTry) {
   uk.off('renewProgress', onProgress);
   S.pin = null; // used: the install asks for it again
   progress(stages, 'submit');
+  await submitRequest(b);
+}
+
+// Hands renew.begin's request and proof to the hall's CA.
+async function submitRequest(b) {
+  const err = $('#confirm-error');
+  if (busyEl.hidden) busy('正在提交证书请求', [['submit', '提交证书请求']]);
+  progress($('#busy-progress'), 'submit');
   try {
     const r = await api('POST', `/api/orders/${S.order.id}/request`,
       { csr: b.csr, proof: b.proof, renewalId: b.renewalId });
@@ -444,9 +460,10 @@ async function begin(confirmLastTry) {
   } catch (e) {
     busy(null);
     note(err, `${errText(e)}（证书请求已保存在 USB-KEY 中，可点击“确认并支付”重试。）`, 'error');
-    S.pendingRequest = b;
+    S.pendingRequest = { orderId: S.order.id, begin: b };
     return;
   }
+  S.pendingRequest = null;
   busy(null);
   enterPay();
 }
