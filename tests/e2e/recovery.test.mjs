@@ -5,8 +5,9 @@
 // --drop-after): the page shows the failure page, 异常恢复 waits for the key,
 // finds the staged key (renew.pending), fetches the issued certificate from
 // the hall again and installs it; the key then holds the new certificate
-// exactly once. And a renewal left after payment (the browser closed) is
-// finished from the certificate list with 继续办理.
+// exactly once. A renewal left after payment (the browser closed) is
+// finished from the certificate list with 继续办理, and one whose request
+// did not reach the hall's server (restarted) is handed over again.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -166,3 +167,50 @@ test('paid, then the browser closed: 继续办理 from the certificate list inst
   });
   cardStop(name);
 });
+
+test('the hall\'s server restarts between renew.begin and the request: 确认并支付 again sends the same request', async () => {
+  const name = 'e2e-restart';
+  const serial = '20240006';
+  const tokenId = `piv:${serial}`;
+  const old = issueOld(name);
+  keys.push(name);
+  cardStart(name, '--serial', serial, '--seed', `9a:${old.crt}:${old.key}`);
+  await withPage(browser, 'restart', async (page) => {
+    await page.goto(new URL('renew.html', hall.url).href);
+    await envRow(page, 'driver', 'ok');
+    await page.click('[data-action="next"]');
+    await page.click('tr[data-renewable="true"] [data-action="renew"]');
+    await page.fill('#pin-input', PIN);
+    await page.click('#pin-submit');
+    await page.waitForSelector('#confirm-info [data-order]');
+    const orderId = await page.getAttribute('#confirm-info [data-order]', 'data-order');
+
+    await hall.stop();
+    await page.click('#confirm-pay');
+    await page.waitForSelector('#confirm-error:not([hidden])', { timeout: 120000 });
+    assert.match(await page.textContent('#confirm-error'), /无法连接服务大厅服务器/);
+    await shot(page, 'restart-01-hall-down');
+    const staged = ukeyctlPending(tokenId);
+    assert.equal(staged.length, 1, 'renew.begin went through: one renewal staged');
+
+    await hall.start(); // same port, same state
+    await page.click('#confirm-pay');
+    await step(page, 'pay');
+    const order = hall.orders()[orderId];
+    assert.equal(order.status, 'requested');
+    assert.equal(order.renewalId, staged[0].renewalId, 'the request of the staged key, not a new one');
+    await page.click('#pay-mock');
+    await step(page, 'install');
+    await page.fill('#install-pin', PIN);
+    await page.click('#install-submit');
+    await step(page, 'done', 120000);
+    assertInstalledOnce(tokenId, hall.orders()[orderId], old.pem);
+  });
+  cardStop(name);
+});
+
+function ukeyctlPending(tokenId) {
+  const r = d.ukeyctl('--json', 'renew-pending', tokenId);
+  if (r.status !== 0) throw new Error(`ukeyctl renew-pending: ${r.status} ${r.out} ${r.err}`);
+  return JSON.parse(r.out).renewals;
+}
