@@ -788,7 +788,11 @@ function waitForToken(tokenId, ms) {
   });
 }
 
-const GONE = new Set(['CARD_REMOVED', 'NOT_FOUND', 'CARD_ERROR', 'TIMEOUT']);
+// What a key that has just left answers while the helper still lists it
+// (IO_ERROR included: renew.pending reads the key). Asked again a bounded
+// number of times; past that the error is real and shown.
+const GONE = new Set(['CARD_REMOVED', 'NOT_FOUND', 'CARD_ERROR', 'IO_ERROR', 'TIMEOUT']);
+const GONE_TRIES = 15;
 
 // 异常恢复: the key back, what it has staged (renew.pending), the order
 // again from the hall, then the install step once more.
@@ -802,17 +806,19 @@ $('#recover').addEventListener('click', async () => {
   try {
     if (!uk.connected) await uk.connect();
     let pend = null;
+    let tries = 0;
     while (!pend) {
       const { tokens } = await uk.listTokens();
       if (!tokens.some((t) => t.tokenId === S.token.tokenId)) {
         askForKey();
+        tries = 0;
         await waitForToken(S.token.tokenId, 0);
         continue;
       }
       try {
         pend = await uk.renewPending(S.token.tokenId);
       } catch (e) {
-        if (!(e instanceof UKeyError) || !GONE.has(e.reason)) throw e;
+        if (!(e instanceof UKeyError) || !GONE.has(e.reason) || ++tries > GONE_TRIES) throw e;
         askForKey(); // pulled, and the helper is only now hearing of it
         await waitForToken(S.token.tokenId, 1000);
       }
