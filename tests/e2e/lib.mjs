@@ -147,7 +147,9 @@ export async function withPage(browser, name, fn, opts) {
     if (page.errors.length) throw new Error(`script errors: ${page.errors.map((e) => e.stack).join('\n')}`);
   } catch (e) {
     await shot(page, `FAILED-${name}`).catch(() => {});
-    e.message += `\n--- page console (${page.url()}):\n${page.consoleLines.slice(-30).join('\n')}`;
+    const extra = `\n--- page console (${page.url()}):\n${page.consoleLines.slice(-30).join('\n')}`;
+    e.message += extra;
+    if (typeof e.stack === 'string') e.stack += extra; // what the test runner prints
     throw e;
   } finally {
     await context.unrouteAll({ behavior: 'ignoreErrors' }).catch(() => {});
