@@ -8,22 +8,24 @@
 // daemon; ORIGIN_NOT_ALLOWED, through the HTTP probe, for an origin the
 // daemon refuses); a page on loopback (not gated). Run directly (not with
 // --test): exits 77 (ctest: skipped) when playwright-core or chromium is
-// missing.
+// missing — except under CI=true, where scripts/deps and npm ci install
+// both, so a missing one is a failure.
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 const CHROMIUM = process.env.UK_CHROMIUM || '/usr/bin/chromium';
+const SKIP = process.env.CI === 'true' ? 1 : 77;
 let chromium;
 try {
   ({ chromium } = await import('playwright-core'));
 } catch {
-  console.log('playwright-core is not installed (npm ci): skipped');
-  process.exit(77);
+  console.log(`playwright-core is not installed (npm ci): ${SKIP === 77 ? 'skipped' : 'failed (CI)'}`);
+  process.exit(SKIP);
 }
 if (!existsSync(CHROMIUM)) {
-  console.log(`no ${CHROMIUM}: skipped`);
-  process.exit(77);
+  console.log(`no ${CHROMIUM}: ${SKIP === 77 ? 'skipped' : 'failed (CI)'}`);
+  process.exit(SKIP);
 }
 
 const { test, before, after } = await import('node:test');
