@@ -311,6 +311,8 @@ static void drop_connection(uk_pcsc_card *c)
     }
 }
 
+static bool card_leaving(uk_pcsc_card *c);
+
 uk_rc uk_pcsc_card_begin(uk_pcsc_card *card, bool *was_reset)
 {
     LONG rv;
@@ -350,7 +352,7 @@ uk_rc uk_pcsc_card_begin(uk_pcsc_card *card, bool *was_reset)
     }
     if (rv != SCARD_S_SUCCESS) {
         rc = uk_pcsc_rc(rv);
-        if (rc == UK_E_NO_CARD) {
+        if (rc == UK_E_NO_CARD || (rc == UK_E_IO && card_leaving(card))) {
             rc = UK_E_CARD_REMOVED;
         }
         uk_debug("SCardBeginTransaction on '%s': %s", card->reader, uk_rc_name(rc));
@@ -382,6 +384,45 @@ static bool card_gone(uk_pcsc_card *c)
            (rv == SCARD_S_SUCCESS && (state & SCARD_PRESENT) == 0);
 }
 
+/*
+ * After an I/O error with the card still listed: is it on its way out?
+ * pcscd may learn of a removal a moment after the command to the card
+ * failed (vpcd's socket closes, a USB reader's interrupt comes later), and
+ * a request must then say CARD_REMOVED, not IO_ERROR. Waits on this
+ * worker's own context, at most LEAVING_WAITS x LEAVING_WAIT_MS, for the
+ * reader to report the card absent; other state changes (another program
+ * connecting) keep waiting.
+ */
+#define LEAVING_WAITS 5
+#define LEAVING_WAIT_MS 300
+static bool card_leaving(uk_pcsc_card *c)
+{
+    SCARD_READERSTATE st;
+    LONG rv;
+
+    if (card_gone(c)) {
+        return true;
+    }
+    memset(&st, 0, sizeof(st));
+    st.szReader = c->reader;
+    st.dwCurrentState = SCARD_STATE_UNAWARE;
+    for (int i = 0; i <= LEAVING_WAITS; i++) {
+        rv = SCardGetStatusChange(c->pcsc->ctx, i == 0 ? 0 : LEAVING_WAIT_MS, &st, 1);
+        if (rv == SCARD_E_TIMEOUT) {
+            continue;
+        }
+        if (rv != SCARD_S_SUCCESS) {
+            return rv == SCARD_E_UNKNOWN_READER || rv == SCARD_E_READER_UNAVAILABLE;
+        }
+        if ((st.dwEventState & (SCARD_STATE_EMPTY | SCARD_STATE_UNAVAILABLE)) != 0 ||
+            (st.dwEventState & SCARD_STATE_PRESENT) == 0) {
+            return true;
+        }
+        st.dwCurrentState = st.dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
+    }
+    return false;
+}
+
 /* One exchange: bytes out, bytes in (at least SW1 SW2). */
 static uk_rc exchange(uk_pcsc_card *c, const uint8_t *cmd, size_t len, size_t *rlen)
 {
@@ -395,7 +436,7 @@ static uk_rc exchange(uk_pcsc_card *c, const uint8_t *cmd, size_t len, size_t *r
     rv = SCardTransmit(c->h, pci, cmd, (DWORD)len, NULL, c->rbuf, &n);
     if (rv != SCARD_S_SUCCESS) {
         rc = uk_pcsc_rc(rv);
-        if (rc == UK_E_NO_CARD || (rc == UK_E_IO && card_gone(c))) {
+        if (rc == UK_E_NO_CARD || (rc == UK_E_IO && card_leaving(c))) {
             /* a reader loses a card mid-command with whatever error its
              * driver has (vpcd: a communication error) */
             rc = UK_E_CARD_REMOVED;
