@@ -255,8 +255,8 @@ static uk_rc ck(struct p11 *p, CK_RV rv, const char *what)
     return rc;
 }
 
-static uk_rc find(struct p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *objs,
-                  size_t max, size_t *count)
+static uk_rc find(struct p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *objs, size_t max,
+                  size_t *count)
 {
     CK_ULONG got = 0;
     uk_rc rc;
@@ -394,6 +394,10 @@ uk_rc uk_p11_open(uk_p11_module *m, unsigned long slot, void **impl, uk_token_in
     rv = p->f->C_GetTokenInfo(slot, &ti);
     if (rv != CKR_OK) {
         rc = rv == CKR_TOKEN_NOT_PRESENT ? UK_E_NO_CARD : ck(p, rv, "C_GetTokenInfo");
+        goto fail;
+    }
+    if ((ti.flags & CKF_TOKEN_INITIALIZED) == 0) {
+        rc = UK_E_CARD_UNSUPPORTED; /* a blank token (SoftHSM2's spare slot) */
         goto fail;
     }
     if (p->f->C_GetSlotInfo(slot, &si) == CKR_OK) {
@@ -611,9 +615,9 @@ static uk_rc public_key(struct p11 *p, CK_OBJECT_HANDLE o, EVP_PKEY **out)
                     ? NULL
                     : d2i_ASN1_OCTET_STRING(NULL, &q, (long)bl);
         if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
-            !OSSL_PARAM_BLD_push_octet_string(
-                bld, OSSL_PKEY_PARAM_PUB_KEY, point != NULL ? point->data : b,
-                point != NULL ? (size_t)point->length : bl)) {
+            !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
+                                              point != NULL ? point->data : b,
+                                              point != NULL ? (size_t)point->length : bl)) {
             goto out;
         }
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
@@ -688,9 +692,9 @@ static uk_rc p11_key_generate(void *impl, const uk_key_ref *ref, uk_key_type typ
         {CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent)},
     };
     CK_ATTRIBUTE priv_t[] = {
-        {CKA_TOKEN, &yes, sizeof(yes)},       {CKA_PRIVATE, &yes, sizeof(yes)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},   {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_SIGN, &yes, sizeof(yes)},        {CKA_ID, unconst(ref->id), ref->len},
+        {CKA_TOKEN, &yes, sizeof(yes)},        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},    {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SIGN, &yes, sizeof(yes)},         {CKA_ID, unconst(ref->id), ref->len},
         {CKA_LABEL, label, sizeof(label) - 1},
     };
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE;
@@ -705,8 +709,7 @@ static uk_rc p11_key_generate(void *impl, const uk_key_ref *ref, uk_key_type typ
     rc = p11_key_delete(p, ref);
     if (rc == UK_OK) {
         rc = ck(p,
-                p->f->C_GenerateKeyPair(p->s, &mech, pub_t,
-                                        rsa ? 7 : 6, /* no exponent for EC */
+                p->f->C_GenerateKeyPair(p->s, &mech, pub_t, rsa ? 7 : 6, /* no exponent for EC */
                                         priv_t, sizeof(priv_t) / sizeof(priv_t[0]), &hpub, &hpriv),
                 "C_GenerateKeyPair");
     }
@@ -1093,8 +1096,7 @@ static uk_rc p11_pin_unblock(void *impl, const char *puk, const char *new_pin, i
     uk_rc rc = login(p, CKU_SO, puk, tries);
 
     if (rc == UK_OK) {
-        rc = ck(p, p->f->C_InitPIN(p->s, unconst(new_pin), (CK_ULONG)strlen(new_pin)),
-                "C_InitPIN");
+        rc = ck(p, p->f->C_InitPIN(p->s, unconst(new_pin), (CK_ULONG)strlen(new_pin)), "C_InitPIN");
         (void)ck(p, p->f->C_Logout(p->s), "C_Logout");
     }
     return rc;

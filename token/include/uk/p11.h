@@ -92,8 +92,7 @@ uk_rc uk_p11_ecdsa_der(const uint8_t *raw, size_t len, uint8_t *out, size_t *out
 
 /* The DER DigestInfo (RFC 8017 9.2) of a digest: what CKM_RSA_PKCS
  * signs. UK_E_INVALID_ARG when len is not md_nid's digest size. */
-uk_rc uk_digest_info(int md_nid, const uint8_t *digest, size_t len, uint8_t *out,
-                     size_t *out_len);
+uk_rc uk_digest_info(int md_nid, const uint8_t *digest, size_t len, uint8_t *out, size_t *out_len);
 
 /* One p11-kit module file (pkcs11.conf(5)): the module path ("module:",
  * relative names resolved against module_dir), and whether ukeyd should

@@ -56,7 +56,7 @@ typedef struct uk_token_info {
     char manufacturer[64];
     char model[64];
     char firmware[16]; /* "5.2.7", empty when the card does not tell */
-    char reader[128]; /* PC/SC reader; PKCS#11: the slot description */
+    char reader[128];  /* PC/SC reader; PKCS#11: the slot description */
     uint8_t atr[UK_PCSC_ATR_MAX];
     size_t atr_len;
 } uk_token_info;
