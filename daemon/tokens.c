@@ -626,7 +626,7 @@ static void *module_main(void *arg)
             pm->in_wait = false;
             if (rc != UK_OK && !t->stopping) {
                 /* a module whose events fail goes on with PC/SC's */
-                uk_warn("PKCS#11 module %s: slot events: %s; following PC/SC instead", pm->path,
+                uk_log_write(rc == UK_E_UNSUPPORTED ? UK_LOG_INFO : UK_LOG_WARN, __func__,"PKCS#11 module %s: slot events: %s; following PC/SC instead", pm->path,
                         uk_rc_name(rc));
                 pm->events = false;
             }
@@ -647,9 +647,9 @@ static void *module_main(void *arg)
         }
         pthread_mutex_unlock(&t->mu);
     }
-    /* every worker of this module has closed its token (ukd_tokens_stop
-     * waits for them before it lets module threads go) */
-    uk_p11_module_unload(m);
+    /* ukd_tokens_stop finalises and closes the module once this thread
+     * has been joined: a thread's exit may run a module's thread-local
+     * destructors, which must still be there */
     pthread_mutex_lock(&t->mu);
     pm->done = true;
     pthread_cond_broadcast(&t->all_gone);
@@ -821,6 +821,7 @@ void ukd_tokens_stop(ukd_tokens *t)
         if (t->mods[i]->started) {
             pthread_join(t->mods[i]->thread, NULL);
         }
+        uk_p11_module_unload(t->mods[i]->m); /* C_Finalize, dlclose */
         pthread_cond_destroy(&t->mods[i]->cv);
         free(t->mods[i]);
     }
