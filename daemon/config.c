@@ -3,7 +3,7 @@
  * Configuration files: cJSON parses, this file validates every key and
  * reports the first problem with its file and key.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include "config.h"
 
 #include <cjson/cJSON.h>

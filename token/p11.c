@@ -17,7 +17,7 @@
  * a PIV retired slot. A certificate is written only where the public key
  * object with its CKA_ID matches the certificate's key.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include <dlfcn.h>
 #include <limits.h>
 #include <openssl/core_names.h>
