@@ -17,6 +17,21 @@
 #include "../unit/check.h"
 #include "uk/p11.h"
 
+/* Sanitizer builds keep modules mapped after unload (token/p11.c): there
+ * only "never loaded" can be checked, not "closed again". */
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEP_MAPPED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEEP_MAPPED 1
+#endif
+#endif
+#ifdef KEEP_MAPPED
+static const bool closes = false;
+#else
+static const bool closes = true;
+#endif
+
 static bool loaded(const char *path)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
@@ -69,7 +84,7 @@ int main(int argc, char **argv)
         const char *allow[] = {fail_init};
         CHECK_EQ(uk_p11_module_load(fail_init, allow, 1, NULL, &m), UK_E_MODULE_INIT);
         CHECK(m == NULL);
-        CHECK(!loaded(fail_init));
+        CHECK(!closes || !loaded(fail_init));
     }
     /* a symlink to an allowlisted module is that module */
     snprintf(link, sizeof(link), "%s/hang-link.so", argv[4]);
@@ -84,7 +99,7 @@ int main(int argc, char **argv)
         CHECK_EQ(uk_p11_module_wait(m, false, &slots[0]), UK_E_UNSUPPORTED);
         uk_p11_module_unload(m);
         m = NULL;
-        CHECK(!loaded(hang));
+        CHECK(!closes || !loaded(hang));
     }
     unlink(link);
     /* SoftHSM2 (SOFTHSM2_CONF names the test token directory) */
