@@ -64,6 +64,11 @@ test('a module whose C_Initialize fails is reported in env.check; the others wor
   assert.equal(byPath[SOFTHSM].status, 'ok');
   assert.ok(env.tokens.some((t) => t.tokenId === hsmId));
   assert.match(d.log, /C_Initialize: CK_RV 0x30: MODULE_INIT_FAILED/);
+  // and ukeyctl env says so
+  const cli = d.ukeyctl('env');
+  assert.equal(cli.status, 0, cli.err);
+  assert.ok(cli.out.includes(`PKCS#11 module: ${FAIL} failed MODULE_INIT_FAILED`), cli.out);
+  assert.ok(cli.out.includes(`PKCS#11 module: ${SOFTHSM} ok`), cli.out);
 });
 
 test('a module hanging in a call blocks only its token: the socket and other tokens answer', async () => {
