@@ -7,17 +7,20 @@
 //    with each key — ECDSA on 9A and RSA PKCS#1 v1.5 on 9C, whose PIN policy
 //    "always" is a context-specific login — verified with the certificate;
 //  - in the daemon next to the PIV driver: the key is listed once, by the
-//    PIV driver, while OpenSC's module sees the same card.
+//    PIV driver, while OpenSC's module sees the same card;
+//  - a module without slot events is scanned again on PC/SC events.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, Client, cardStart, cardStop, makeCert, BUILD } from '../daemon/harness.mjs';
 import { PIN } from '../daemon/renew-lib.mjs';
 
+
 const OPENSC = process.env.UK_OPENSC_MODULE;
+const HANG = process.env.UK_P11_HANG;
 const READER = 'Yubico ukey-vkey 00 00';
 const SERIAL = '7355608';
 const tmp = mkdtempSync(join(tmpdir(), 'ukeyd-opensc-'));
@@ -83,6 +86,46 @@ test('ukeyd with OpenSC\'s module: the PIV key is listed once, by the PIV driver
     assert.ok(!c.events.some((x) => x.method === 'token.removed' && x.params.tokenId.startsWith('p11:')));
     await c.close();
   } finally {
+    await d.stop();
+  }
+});
+
+test('a module without slot events is looked at again on each PC/SC event', async () => {
+  // the test module's token is there only while a file exists, and the
+  // module has no C_WaitForSlotEvent: as a vendor key whose driver only
+  // PC/SC hears about
+  const flag = join(tmp, 'token-present');
+  process.env.UKT_TOKEN_FILE = flag;
+  const d = await new Daemon({ pkcs11Modules: [HANG] }).start();
+  delete process.env.UKT_TOKEN_FILE;
+  const id = 'p11:ukeyd tests:0007';
+  try {
+    const c = await Client.open(d);
+    await c.call('system.hello', { sdkVersion: '0.1.0' });
+    let env = (await c.call('env.check')).result;
+    for (let i = 0; env.pkcs11[0].status === 'loading' && i < 100; i++) env = (await c.call('env.check')).result;
+    assert.equal(env.pkcs11[0].slotEvents, false);
+    assert.ok(!(await c.call('token.list')).result.tokens.some((t) => t.tokenId === id));
+    writeFileSync(flag, '');
+    // a key plugged into a reader is a PC/SC event: the module is asked again
+    const seen = c.event((m) => m.method === 'token.inserted' && m.params.tokenId === id, 20000, id);
+    cardStart('p11', '--serial', '7355609');
+    plugged = true;
+    assert.equal((await seen).params.driver, 'pkcs11');
+    assert.ok((await c.call('token.list')).result.tokens.some((t) => t.tokenId === id));
+    // gone from the module, and the next PC/SC event tells
+    rmSync(flag);
+    const gone = c.event((m) => m.method === 'token.removed' && m.params.tokenId === id, 20000, `${id} removed`);
+    cardStop('p11');
+    plugged = false;
+    await gone;
+    assert.ok(!(await c.call('token.list')).result.tokens.some((t) => t.tokenId === id));
+    await c.close();
+  } finally {
+    if (plugged) {
+      cardStop('p11');
+      plugged = false;
+    }
     await d.stop();
   }
 });

@@ -8,7 +8,10 @@
  *   -DUKT_HANG       one slot with a token "Hanging token"; C_FindObjectsInit
  *                    blocks until someone writes to the FIFO named by
  *                    $UKT_HANG_FIFO (a module stuck in a call): only that
- *                    token's worker may wait.
+ *                    token's worker may wait. With $UKT_TOKEN_FILE set, the
+ *                    token is in the slot only while that file exists, and
+ *                    the module has no slot events: a key whose insertion
+ *                    only PC/SC sees.
  *
  * Only the functions ukeyd calls on these paths are there; the rest of the
  * function list is NULL, and the driver checks the optional ones.
@@ -54,9 +57,19 @@ static CK_RV c_get_info(CK_INFO *info)
     return CKR_OK;
 }
 
+static int token_present(void)
+{
+    const char *f = getenv("UKT_TOKEN_FILE");
+
+    return f == NULL || access(f, F_OK) == 0;
+}
+
 static CK_RV c_get_slot_list(CK_BBOOL present, CK_SLOT_ID *list, CK_ULONG *count)
 {
-    (void)present;
+    if (present && !token_present()) {
+        *count = 0;
+        return CKR_OK;
+    }
     if (list != NULL && *count < 1) {
         *count = 1;
         return CKR_BUFFER_TOO_SMALL;
@@ -76,7 +89,7 @@ static CK_RV c_get_slot_info(CK_SLOT_ID slot, CK_SLOT_INFO *info)
     memset(info, 0, sizeof(*info));
     pad(info->slotDescription, sizeof(info->slotDescription), "ukeyd test slot");
     pad(info->manufacturerID, sizeof(info->manufacturerID), "ukeyd tests");
-    info->flags = CKF_TOKEN_PRESENT;
+    info->flags = token_present() ? CKF_TOKEN_PRESENT : 0;
     return CKR_OK;
 }
 
@@ -84,6 +97,9 @@ static CK_RV c_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
 {
     if (slot != 7) {
         return CKR_SLOT_ID_INVALID;
+    }
+    if (!token_present()) {
+        return CKR_TOKEN_NOT_PRESENT;
     }
     memset(info, 0, sizeof(*info));
     pad(info->label, sizeof(info->label), "Hanging token");
