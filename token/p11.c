@@ -17,9 +17,7 @@
  * a PIV retired slot. A certificate is written only where the public key
  * object with its CKA_ID matches the certificate's key.
  */
-#define _XOPEN_SOURCE 700
-#include <dlfcn.h>
-#include <limits.h>
+#define _POSIX_C_SOURCE 200809L
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -31,6 +29,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "p11os.h"
 #include "uk/log.h"
 #include "uk/mem.h"
 
@@ -43,7 +42,7 @@ struct uk_p11_module {
     CK_FUNCTION_LIST *f;
     bool owned;     /* our C_Initialize succeeded: ours to finalise */
     bool finalized; /* uk_p11_module_cancel ran C_Finalize */
-    char path[PATH_MAX];
+    char path[UK_P11_PATH_MAX];
     char desc[96];
     char *init_reserved;
 };
@@ -92,7 +91,7 @@ static void module_free(uk_p11_module *m)
     }
 #ifndef UK_P11_KEEP_MAPPED
     if (m->dl != NULL) {
-        dlclose(m->dl);
+        uk_p11os_close(m->dl);
     }
 #endif
     free(m->init_reserved);
@@ -101,10 +100,10 @@ static void module_free(uk_p11_module *m)
 
 static bool allowed(const char *canon, const char *const *allow, size_t n)
 {
-    char buf[PATH_MAX];
+    char buf[UK_P11_PATH_MAX];
 
     for (size_t i = 0; i < n; i++) {
-        if (allow[i] != NULL && realpath(allow[i], buf) != NULL && strcmp(buf, canon) == 0) {
+        if (uk_p11os_canon(allow[i], buf, sizeof(buf)) && strcmp(buf, canon) == 0) {
             return true;
         }
     }
@@ -119,16 +118,17 @@ uk_rc uk_p11_module_load(const char *path, const char *const *allow, size_t n_al
     CK_C_INITIALIZE_ARGS args;
     CK_INFO ci;
     CK_RV rv;
-    char canon[PATH_MAX];
+    char canon[UK_P11_PATH_MAX];
+    char why[256];
     char text[64];
     uk_rc rc;
 
     *out = NULL;
-    if (path == NULL || path[0] != '/') {
+    if (!uk_p11os_absolute(path)) {
         uk_warn("PKCS#11 module '%s' refused: not an absolute path", path ? path : "");
         return UK_E_MODULE_NOT_ALLOWED;
     }
-    if (realpath(path, canon) == NULL) {
+    if (!uk_p11os_canon(path, canon, sizeof(canon))) {
         uk_warn("PKCS#11 module %s: no such file", path);
         return UK_E_MODULE_LOAD;
     }
@@ -149,13 +149,13 @@ uk_rc uk_p11_module_load(const char *path, const char *const *allow, size_t n_al
             goto fail;
         }
     }
-    m->dl = dlopen(canon, RTLD_NOW | RTLD_LOCAL);
+    m->dl = uk_p11os_open(canon, why, sizeof(why));
     if (m->dl == NULL) {
-        uk_warn("PKCS#11 module %s: dlopen: %s", canon, dlerror());
+        uk_warn("PKCS#11 module %s: cannot load: %s", canon, why);
         rc = UK_E_MODULE_LOAD;
         goto fail;
     }
-    *(void **)&get = dlsym(m->dl, "C_GetFunctionList");
+    *(void **)&get = uk_p11os_sym(m->dl, "C_GetFunctionList");
     if (get == NULL || get(&m->f) != CKR_OK || m->f == NULL || m->f->C_Initialize == NULL) {
         uk_warn("PKCS#11 module %s: no usable C_GetFunctionList", canon);
         rc = UK_E_MODULE_LOAD;
