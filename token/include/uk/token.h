@@ -148,7 +148,7 @@ uk_rc uk_token_staging_refs(uk_token *tok, uk_key_ref *refs, size_t max, size_t 
  * on-card certificates to cover a retired slot). Needs admin auth. */
 uk_rc uk_token_publish(uk_token *tok, const uk_key_ref *ref);
 
-/* APDUs sent since the token was opened. */
+/* APDUs sent since the token was opened (PKCS#11: calls into the module). */
 unsigned long uk_token_apdu_count(const uk_token *tok);
 
 #endif
