@@ -123,8 +123,10 @@ async function renew(tokenId, label, oldPem, keyType) {
   const [oldCert] = (await ok('cert.list', { tokenId })).certs;
   const before = objects(label);
   const challenge = randomChallenge();
+  const t0 = performance.now();
   const b = await ok('renew.begin', { tokenId, certId: oldCert.certId, pin: PIN, challenge,
     ...(keyType ? { keyType } : {}) });
+  const beginMs = performance.now() - t0;
   assert.match(b.slot, /^[0-9a-f]{32}$/, 'a fresh 16-byte CKA_ID');
   assert.ok(proofValid(oldPem, challenge, b.csr, b.proof), 'proof of possession by the old key');
   const csrFile = join(tmp, `${label}.csr`);
@@ -147,7 +149,9 @@ async function renew(tokenId, label, oldPem, keyType) {
   assert.ok(a.ok, a.why);
 
   const issued = ca.issue(b.csr, { days: 730 });
+  const t1 = performance.now();
   const inst = await ok('renew.install', { tokenId, pin: PIN, certificate: issued + ca.pem });
+  console.log(`# ${label}: renew.begin ${beginMs.toFixed(0)} ms, renew.install ${(performance.now() - t1).toFixed(0)} ms (SoftHSM2, ${b.keyType})`);
   assert.equal(inst.installed, true);
   assert.equal(inst.slot, b.slot);
   const again = await ok('renew.install', { tokenId, pin: PIN, certificate: issued });
