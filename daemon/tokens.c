@@ -626,8 +626,9 @@ static void *module_main(void *arg)
             pm->in_wait = false;
             if (rc != UK_OK && !t->stopping) {
                 /* a module whose events fail goes on with PC/SC's */
-                uk_log_write(rc == UK_E_UNSUPPORTED ? UK_LOG_INFO : UK_LOG_WARN, __func__,"PKCS#11 module %s: slot events: %s; following PC/SC instead", pm->path,
-                        uk_rc_name(rc));
+                uk_log_write(rc == UK_E_UNSUPPORTED ? UK_LOG_INFO : UK_LOG_WARN, __func__,
+                             "PKCS#11 module %s: slot events: %s; following PC/SC instead",
+                             pm->path, uk_rc_name(rc));
                 pm->events = false;
             }
         } else {
