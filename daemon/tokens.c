@@ -802,7 +802,11 @@ void ukd_tokens_stop(ukd_tokens *t)
      * C_WaitForSlotEvent with C_Finalize, then let each thread unload */
     for (size_t i = 0; !stuck && i < t->n_mods; i++) {
         if (t->mods[i]->in_wait) {
-            uk_p11_module_cancel(t->mods[i]->m);
+            /* not under mu: the woken thread takes it on its way out */
+            uk_p11_module *m = t->mods[i]->m;
+            pthread_mutex_unlock(&t->mu);
+            uk_p11_module_cancel(m);
+            pthread_mutex_lock(&t->mu);
         }
     }
     for (size_t i = 0; !stuck && i < t->n_mods; i++) {
