@@ -3,18 +3,22 @@
  * Configuration files: cJSON parses, this file validates every key and
  * reports the first problem with its file and key.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include "config.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "platform/platform.h"
 #include "uk/file.h"
+#include "uk/p11.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 
@@ -29,6 +33,7 @@ void ukd_config_defaults(ukd_config *cfg)
     cfg->log_level = UK_LOG_INFO;
     cfg->renewal = UK_RENEW_POLICY_DEFAULT;
     snprintf(cfg->hall_url, sizeof(cfg->hall_url), "%s", UKD_DEFAULT_HALL_URL);
+    cfg->p11_registered = true;
 }
 
 void ukd_config_free(ukd_config *cfg)
@@ -38,6 +43,11 @@ void ukd_config_free(ukd_config *cfg)
         cfg->origins[i] = NULL;
     }
     cfg->n_origins = 0;
+    for (size_t i = 0; i < cfg->n_p11_modules; i++) {
+        free(cfg->p11_modules[i]);
+        cfg->p11_modules[i] = NULL;
+    }
+    cfg->n_p11_modules = 0;
 }
 
 static uk_rc fail(char **err, const char *path, const char *key, const char *fmt, ...)
@@ -210,6 +220,120 @@ static uk_rc load_renewal(ukd_config *cfg, const cJSON *v, const char *path, cha
     return UK_OK;
 }
 
+/* pkcs11Modules replaces the list of an earlier file. */
+static uk_rc load_p11(ukd_config *cfg, const cJSON *v, const char *path, char **err)
+{
+    const cJSON *o;
+    size_t i = 0;
+
+    if (!cJSON_IsArray(v)) {
+        return fail(err, path, "pkcs11Modules", "must be an array of absolute paths");
+    }
+    for (size_t k = 0; k < cfg->n_p11_modules; k++) {
+        free(cfg->p11_modules[k]);
+        cfg->p11_modules[k] = NULL;
+    }
+    cfg->n_p11_modules = 0;
+    cJSON_ArrayForEach(o, v)
+    {
+        char key[32];
+        snprintf(key, sizeof(key), "pkcs11Modules[%zu]", i++);
+        if (!cJSON_IsString(o) || o->valuestring[0] != '/' ||
+            strlen(o->valuestring) >= UKD_P11_PATH_MAX) {
+            return fail(err, path, key, "must be an absolute path to a PKCS#11 module (.so)");
+        }
+        if (cfg->n_p11_modules == UKD_MAX_P11) {
+            return fail(err, path, key, "more than %d modules", UKD_MAX_P11);
+        }
+        cfg->p11_modules[cfg->n_p11_modules] = strdup(o->valuestring);
+        if (cfg->p11_modules[cfg->n_p11_modules] == NULL) {
+            return UK_E_NOMEM;
+        }
+        cfg->n_p11_modules++;
+    }
+    return UK_OK;
+}
+
+/* Adds a module once (by realpath; a path that does not resolve is kept
+ * as given, so its load failure is reported). */
+static void p11_add(ukd_p11_list *l, const char *path, const char *init_reserved)
+{
+    char canon[PATH_MAX];
+    char other[PATH_MAX];
+    const char *key = realpath(path, canon) != NULL ? canon : path;
+
+    for (size_t i = 0; i < l->n; i++) {
+        const char *ok = realpath(l->path[i], other) != NULL ? other : l->path[i];
+        if (strcmp(ok, key) == 0) {
+            return;
+        }
+    }
+    if (l->n < UKD_MAX_P11 && strlen(path) < UKD_P11_PATH_MAX) {
+        snprintf(l->path[l->n], UKD_P11_PATH_MAX, "%s", path);
+        snprintf(l->init_reserved[l->n], sizeof(l->init_reserved[0]), "%s", init_reserved);
+        l->n++;
+    }
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void ukd_config_p11_modules(const ukd_config *cfg, const char *const *registry_dirs, size_t n_dirs,
+                            const char *module_dir, ukd_p11_list *out)
+{
+    char opensc[PATH_MAX];
+
+    memset(out, 0, sizeof(*out));
+    for (size_t d = 0; cfg->p11_registered && d < n_dirs; d++) {
+        DIR *dir = opendir(registry_dirs[d]);
+        struct dirent *e;
+        char *names[64];
+        size_t n = 0;
+
+        while (dir != NULL && n < 64 && (e = readdir(dir)) != NULL) {
+            size_t len = strlen(e->d_name);
+            if (len > 7 && strcmp(e->d_name + len - 7, ".module") == 0 && e->d_name[0] != '.') {
+                names[n] = strdup(e->d_name);
+                n += names[n] != NULL;
+            }
+        }
+        if (dir != NULL) {
+            closedir(dir);
+        }
+        qsort(names, n, sizeof(names[0]), name_cmp);
+        for (size_t i = 0; i < n; i++) {
+            char file[PATH_MAX];
+            char path[UKD_P11_PATH_MAX];
+            char ir[256];
+            char *text = NULL;
+            size_t len = 0;
+            bool enabled = false;
+
+            if ((size_t)snprintf(file, sizeof(file), "%s/%s", registry_dirs[d], names[i]) <
+                    sizeof(file) &&
+                uk_file_read(file, CONFIG_MAX_BYTES, &text, &len) == UK_OK &&
+                uk_p11_registry_parse(text, module_dir, path, sizeof(path), ir, sizeof(ir),
+                                      &enabled) == UK_OK &&
+                enabled) {
+                p11_add(out, path, ir);
+            }
+            free(text);
+            free(names[i]);
+        }
+    }
+    if (cfg->p11_registered &&
+        (size_t)snprintf(opensc, sizeof(opensc), "%s/opensc-pkcs11.so", module_dir) <
+            sizeof(opensc) &&
+        access(opensc, R_OK) == 0) {
+        p11_add(out, opensc, "");
+    }
+    for (size_t i = 0; i < cfg->n_p11_modules; i++) {
+        p11_add(out, cfg->p11_modules[i], "");
+    }
+}
+
 /* Rejects an object with the same key twice (cJSON keeps both). */
 static const char *duplicate_key(const cJSON *obj)
 {
@@ -300,6 +424,17 @@ uk_rc ukd_config_load_file(ukd_config *cfg, const char *path, char **err)
             if (rc != UK_OK) {
                 goto out;
             }
+        } else if (strcmp(k, "pkcs11Modules") == 0) {
+            rc = load_p11(cfg, item, path, err);
+            if (rc != UK_OK) {
+                goto out;
+            }
+        } else if (strcmp(k, "pkcs11Registered") == 0) {
+            if (!cJSON_IsBool(item)) {
+                rc = fail(err, path, k, "must be true or false");
+                goto out;
+            }
+            cfg->p11_registered = cJSON_IsTrue(item);
         } else if (strcmp(k, "hallUrl") == 0) {
             if (!cJSON_IsString(item) || !ukd_config_url_valid(item->valuestring)) {
                 rc = fail(err, path, k,

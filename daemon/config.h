@@ -25,6 +25,8 @@
 #define UKD_MAX_ORIGINS 32
 #define UKD_ORIGIN_MAX 256
 #define UKD_URL_MAX 1024
+#define UKD_MAX_P11 16
+#define UKD_P11_PATH_MAX 1024
 /* A placeholder, not a real hall: each CA sets hallUrl to its own. */
 #define UKD_DEFAULT_HALL_URL "https://hall.example.com/"
 
@@ -41,11 +43,27 @@ typedef struct ukd_config {
     bool renew_remove_old;           /* renewal.keepOldCertificate false */
     bool renew_allow_subject_change; /* renewal.allowSubjectChange */
     char hall_url[UKD_URL_MAX];      /* the service hall the tray opens (http or https) */
+    char *p11_modules[UKD_MAX_P11];  /* pkcs11Modules: absolute paths */
+    size_t n_p11_modules;
+    bool p11_registered; /* pkcs11Registered: also p11-kit's modules and OpenSC */
 } ukd_config;
+
+/* The PKCS#11 modules ukeyd loads, the allowlist: those p11-kit registers
+ * (module files in the given directories, root-installed; trust-policy
+ * modules and those disabled for ukeyd left out) and OpenSC's module when
+ * present, if cfg->p11_registered; then cfg's pkcs11Modules. Each path once
+ * (compared after realpath). */
+typedef struct ukd_p11_list {
+    char path[UKD_MAX_P11][UKD_P11_PATH_MAX];
+    char init_reserved[UKD_MAX_P11][256];
+    size_t n;
+} ukd_p11_list;
+void ukd_config_p11_modules(const ukd_config *cfg, const char *const *registry_dirs, size_t n_dirs,
+                            const char *module_dir, ukd_p11_list *out);
 
 /* Defaults: port 17485, no origins, 256 KiB, 64 clients, 8 pending,
  * 600 s idle, info, renewal 1 month before / 12 after, the placeholder
- * hall URL. */
+ * hall URL, registered PKCS#11 modules on, no extra ones. */
 void ukd_config_defaults(ukd_config *cfg);
 
 /* Reads and validates one file into cfg (keys present in the file replace

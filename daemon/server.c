@@ -296,6 +296,7 @@ static cJSON *env_result(void)
     cJSON_AddItemToObject(r, "pcsc", pcsc);
     cJSON_AddItemToObject(r, "readers", readers);
     cJSON_AddItemToObject(r, "tokens", tokens);
+    cJSON_AddItemToObject(r, "pkcs11", ukd_tokens_p11_json(srv.tokens));
     cJSON_AddItemToObject(r, "problems", problems);
     return r;
 }
@@ -720,8 +721,12 @@ static void lws_log(int level, const char *line)
 uk_rc ukd_server_run(const ukd_config *cfg, const char *runtime_dir, volatile sig_atomic_t *stop)
 {
     struct lws_context_creation_info info;
-    ukd_tokens_opts opts = {cfg->renewal, NULL, cfg->renew_remove_old,
-                            cfg->renew_allow_subject_change};
+    ukd_tokens_opts opts = {
+        cfg->renewal, NULL, cfg->renew_remove_old, cfg->renew_allow_subject_change, NULL, NULL, 0};
+    static const char *const registry[] = {UKD_P11_REGISTRY_DIRS};
+    static ukd_p11_list p11;
+    const char *p11_paths[UKD_MAX_P11];
+    const char *p11_ir[UKD_MAX_P11];
     char journal[4200];
     uk_rc rc;
 
@@ -769,6 +774,15 @@ uk_rc ukd_server_run(const ukd_config *cfg, const char *runtime_dir, volatile si
     } else {
         uk_warn("no state directory ($XDG_STATE_HOME): online renewal is off");
     }
+    ukd_config_p11_modules(cfg, registry, sizeof(registry) / sizeof(registry[0]),
+                           UKD_P11_MODULE_DIR, &p11);
+    for (size_t i = 0; i < p11.n; i++) {
+        p11_paths[i] = p11.path[i];
+        p11_ir[i] = p11.init_reserved[i];
+    }
+    opts.p11_modules = p11_paths;
+    opts.p11_init_reserved = p11_ir;
+    opts.n_p11_modules = p11.n;
     rc = ukd_tokens_start(&opts, wake_from_worker, NULL, &srv.tokens);
     if (rc != UK_OK) {
         goto out;

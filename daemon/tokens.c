@@ -18,9 +18,14 @@
 #include "journal.h"
 #include "uk/log.h"
 #include "uk/monitor.h"
+#include "uk/p11.h"
 #include "uk/pcsc.h"
 
 #define MAX_READERS 32
+#define MAX_MODULES 16
+#define MAX_SLOTS 32
+/* how long shutdown waits for a worker or module stuck in a call */
+#define STOP_GRACE_SECONDS 10
 
 struct job {
     uint64_t session;
@@ -28,9 +33,14 @@ struct job {
     struct job *next;
 };
 
+struct p11mod;
+
 struct worker {
     ukd_tokens *t;
     pthread_t thread;
+    struct p11mod *pm; /* NULL: a PC/SC card (PIV); else a PKCS#11 slot */
+    unsigned long slot;
+    bool shadowed; /* the same key is listed by the PIV driver */
     char reader[128];
     pthread_cond_t cv;
     struct job *head;
@@ -48,6 +58,27 @@ struct reader {
     char name[128];
     bool card;
     bool unsupported; /* a card no driver knows */
+    bool opening;     /* its worker is still opening the card */
+};
+
+/* A PKCS#11 module: its own thread loads it, starts a worker per slot with
+ * a token, and waits for slot events (C_WaitForSlotEvent, or a rescan
+ * asked for by the PC/SC monitor when the module has no events). */
+struct p11mod {
+    ukd_tokens *t;
+    pthread_t thread;
+    bool started;
+    char path[4096];
+    char init_reserved[256];
+    uk_p11_module *m;
+    const char *status; /* "loading", "ok", "failed" */
+    uk_rc problem;
+    char desc[96];
+    bool events;  /* slot events from the module */
+    bool in_wait; /* blocked in C_WaitForSlotEvent */
+    bool rescan;
+    bool done;
+    pthread_cond_t cv;
 };
 
 struct ukd_tokens {
@@ -68,6 +99,11 @@ struct ukd_tokens {
     pthread_t finished[64];
     size_t n_finished;
     bool mon_done; /* monitor_main returned (guarded by mu) */
+    struct p11mod *mods[MAX_MODULES];
+    size_t n_mods;
+    const char *allow[MAX_MODULES]; /* the modules' paths: the allowlist */
+    bool stopping;
+    pthread_cond_t changed; /* a reader's card finished opening */
     uk_renew_policy policy;
     char journal_dir[4200]; /* "" when renewal is off */
     uk_rpc_journal journal; /* over journal_dir (daemon/journal.c) */
@@ -185,6 +221,70 @@ static void progress_event(void *ctx, const char *token_id, const char *renewal_
     }
 }
 
+/* Does a PKCS#11 slot's description name this PC/SC reader? (OpenSC
+ * writes the reader's name there, cut to 64 characters.) */
+static bool slot_is_reader(const char *desc, const char *reader)
+{
+    size_t n = strlen(desc);
+
+    return n > 0 && strncmp(reader, desc, n) == 0 && (reader[n] == '\0' || n >= 63);
+}
+
+/* A key seen twice — by the PIV driver in a reader and by a PKCS#11 module
+ * (OpenSC) over the same card — is listed once, by the PIV driver: it is
+ * ours end to end (renewal with the key history, PIN policy) and does not
+ * depend on a module's view of the card. A PKCS#11 token is shadowed when
+ * its slot is a reader whose card the PIV driver opened, or when a token
+ * with its id is listed already. Waits (mu held, bounded) while that
+ * reader's card is still being opened. */
+static bool p11_shadowed_locked(ukd_tokens *t, struct worker *w)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    for (;;) {
+        bool opening = false;
+        for (size_t i = 0; i < t->n_readers; i++) {
+            if (t->readers[i].card && t->readers[i].opening &&
+                slot_is_reader(w->info.reader, t->readers[i].name)) {
+                opening = true;
+            }
+        }
+        if (!opening || w->stop || t->stopping ||
+            pthread_cond_timedwait(&t->changed, &t->mu, &until) != 0) {
+            break;
+        }
+    }
+    for (struct worker *o = t->workers; o != NULL; o = o->next) {
+        if (o == w || !o->ready || o->stop) {
+            continue;
+        }
+        if (strcmp(o->info.id, w->info.id) == 0 ||
+            (o->pm == NULL && slot_is_reader(w->info.reader, o->reader))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A PIV key just opened in piv's reader: a PKCS#11 token already listed
+ * for the same card leaves the list (token.removed), mu held. */
+static void shadow_p11_locked(ukd_tokens *t, struct worker *piv)
+{
+    if (!piv->ready) {
+        return;
+    }
+    for (struct worker *o = t->workers; o != NULL; o = o->next) {
+        if (o->pm != NULL && o->ready && !o->stop && slot_is_reader(o->info.reader, piv->reader)) {
+            o->ready = false;
+            o->shadowed = true;
+            notify_locked(t, "token.removed", removed_params(o));
+            uk_info("token %s is the PIV key %s; listed once", o->info.id, piv->info.id);
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -194,9 +294,13 @@ static void *worker_main(void *arg)
     uk_pin_guard *guard = NULL;
     uk_rc rc;
 
-    rc = uk_pcsc_open(&pcsc);
-    if (rc == UK_OK) {
-        rc = uk_token_open(pcsc, w->reader, &tok);
+    if (w->pm != NULL) {
+        rc = uk_token_open_p11(w->pm->m, w->slot, &tok);
+    } else {
+        rc = uk_pcsc_open(&pcsc);
+        if (rc == UK_OK) {
+            rc = uk_token_open(pcsc, w->reader, &tok);
+        }
     }
     if (rc == UK_OK) {
         rc = uk_pin_guard_new(&guard);
@@ -204,16 +308,40 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&t->mu);
     if (rc == UK_OK && !w->stop) {
         w->info = *uk_token_info_get(tok);
-        w->ready = true;
-        notify_locked(t, "token.inserted", uk_rpc_token_json(&w->info));
-        uk_info("token %s ready in '%s'", w->info.id, w->reader);
+        if (w->pm != NULL) {
+            snprintf(w->reader, sizeof(w->reader), "%s", w->info.reader);
+            w->shadowed = p11_shadowed_locked(t, w);
+        }
+        if (w->shadowed) {
+            uk_info("token %s (%s, slot %lu) is a key the PIV driver lists; listed once",
+                    w->info.id, w->pm->path, w->slot);
+        } else {
+            w->ready = true;
+            notify_locked(t, "token.inserted", uk_rpc_token_json(&w->info));
+            uk_info("token %s ready in '%s'", w->info.id, w->reader);
+        }
+        if (w->pm == NULL) {
+            shadow_p11_locked(t, w);
+        }
     } else if (rc != UK_OK) {
-        for (size_t i = 0; i < t->n_readers; i++) {
+        for (size_t i = 0; w->pm == NULL && i < t->n_readers; i++) {
             if (strcmp(t->readers[i].name, w->reader) == 0) {
                 t->readers[i].unsupported = rc == UK_E_CARD_UNSUPPORTED;
             }
         }
-        uk_info("card in '%s' not opened: %s", w->reader, uk_rc_name(rc));
+        if (w->pm != NULL) {
+            uk_info("token in slot %lu of %s not opened: %s", w->slot, w->pm->path, uk_rc_name(rc));
+        } else {
+            uk_info("card in '%s' not opened: %s", w->reader, uk_rc_name(rc));
+        }
+    }
+    if (w->pm == NULL) {
+        for (size_t i = 0; i < t->n_readers; i++) {
+            if (strcmp(t->readers[i].name, w->reader) == 0) {
+                t->readers[i].opening = false;
+            }
+        }
+        pthread_cond_broadcast(&t->changed);
     }
     pthread_mutex_unlock(&t->mu);
     if (t->wake) {
@@ -273,6 +401,9 @@ static void *worker_main(void *arg)
     if (w->ready && !w->removed) {
         notify_locked(t, "token.removed", removed_params(w));
     }
+    if (w->pm != NULL) {
+        pthread_cond_broadcast(&w->pm->cv); /* its module may unload now */
+    }
     /* unlink and free */
     for (struct worker **pp = &t->workers; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == w) {
@@ -318,14 +449,17 @@ static void reap_workers(ukd_tokens *t)
 }
 
 /* mu held */
-static void start_worker_locked(ukd_tokens *t, const char *reader)
+static void start_worker_locked(ukd_tokens *t, const char *reader, struct p11mod *pm,
+                                unsigned long slot)
 {
-    struct worker *w = calloc(1, sizeof(*w));
+    struct worker *w = t->stopping ? NULL : calloc(1, sizeof(*w));
 
     if (w == NULL) {
         return;
     }
     w->t = t;
+    w->pm = pm;
+    w->slot = slot;
     snprintf(w->reader, sizeof(w->reader), "%s", reader);
     pthread_cond_init(&w->cv, NULL);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
@@ -344,8 +478,8 @@ static void start_worker_locked(ukd_tokens *t, const char *reader)
 static void stop_workers_locked(ukd_tokens *t, const char *reader)
 {
     for (struct worker *w = t->workers; w != NULL; w = w->next) {
-        if (strcmp(w->reader, reader) != 0 || w->stop) {
-            continue;
+        if (w->pm != NULL || strcmp(w->reader, reader) != 0 || w->stop) {
+            continue; /* PKCS#11 tokens follow their module's slots */
         }
         w->stop = true;
         if (w->ready && !w->removed) {
@@ -393,7 +527,12 @@ static void on_monitor(const uk_monitor_event *ev, void *ctx)
                 t->readers[i].unsupported = false;
             }
         }
-        start_worker_locked(t, ev->reader);
+        for (size_t i = 0; i < t->n_readers; i++) {
+            if (strcmp(t->readers[i].name, ev->reader) == 0) {
+                t->readers[i].opening = true;
+            }
+        }
+        start_worker_locked(t, ev->reader, NULL, 0);
         break;
     case UK_MON_CARD_REMOVED:
         for (size_t i = 0; i < t->n_readers; i++) {
@@ -405,10 +544,175 @@ static void on_monitor(const uk_monitor_event *ev, void *ctx)
         stop_workers_locked(t, ev->reader);
         break;
     }
+    /* modules without slot events look again when PC/SC sees a change */
+    if (ev->kind != UK_MON_SERVICE_UP && ev->kind != UK_MON_SERVICE_DOWN) {
+        for (size_t i = 0; i < t->n_mods; i++) {
+            if (!t->mods[i]->events) {
+                t->mods[i]->rescan = true;
+                pthread_cond_signal(&t->mods[i]->cv);
+            }
+        }
+    }
     pthread_mutex_unlock(&t->mu);
     if (t->wake) {
         t->wake(t->wake_ctx);
     }
+}
+
+/* ---- PKCS#11 modules ---- */
+
+/* Starts workers for slots that got a token and stops those whose token
+ * left (mu held). */
+static void p11_sync_locked(ukd_tokens *t, struct p11mod *pm, const unsigned long *slots, size_t n)
+{
+    for (struct worker *w = t->workers; w != NULL; w = w->next) {
+        bool present = false;
+        if (w->pm != pm || w->stop) {
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            present = present || slots[i] == w->slot;
+        }
+        if (!present) {
+            w->stop = true;
+            if (w->ready && !w->removed) {
+                w->removed = true;
+                notify_locked(t, "token.removed", removed_params(w));
+            }
+            pthread_cond_signal(&w->cv);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool have = false;
+        for (struct worker *w = t->workers; w != NULL; w = w->next) {
+            have = have || (w->pm == pm && w->slot == slots[i] && !w->stop);
+        }
+        if (!have) {
+            start_worker_locked(t, "", pm, slots[i]);
+        }
+    }
+}
+
+static void *module_main(void *arg)
+{
+    struct p11mod *pm = arg;
+    ukd_tokens *t = pm->t;
+    uk_p11_module *m = NULL;
+    unsigned long slots[MAX_SLOTS];
+    size_t n = 0;
+    unsigned long ev = 0;
+    bool events = false;
+    uk_rc rc;
+
+    rc = uk_p11_module_load(pm->path, t->allow, t->n_mods, pm->init_reserved, &m);
+    if (rc == UK_OK) {
+        /* a module without slot events says so to a non-blocking ask */
+        rc = uk_p11_module_wait(m, false, &ev);
+        events = rc == UK_OK || rc == UK_E_NOT_FOUND;
+        rc = UK_OK;
+    }
+    pthread_mutex_lock(&t->mu);
+    pm->m = m;
+    pm->events = events;
+    pm->status = rc == UK_OK ? "ok" : "failed";
+    pm->problem = rc;
+    if (m != NULL) {
+        snprintf(pm->desc, sizeof(pm->desc), "%s", uk_p11_module_description(m));
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (t->wake) {
+        t->wake(t->wake_ctx);
+    }
+    while (m != NULL) {
+        rc = uk_p11_module_slots(m, slots, MAX_SLOTS, &n);
+        pthread_mutex_lock(&t->mu);
+        if (t->stopping) {
+            pthread_mutex_unlock(&t->mu);
+            break;
+        }
+        if (rc == UK_OK) {
+            p11_sync_locked(t, pm, slots, n);
+        } else {
+            uk_warn("PKCS#11 module %s: slot list: %s", pm->path, uk_rc_name(rc));
+        }
+        if (pm->events) {
+            pm->in_wait = true;
+            pthread_mutex_unlock(&t->mu);
+            if (t->wake) {
+                t->wake(t->wake_ctx);
+            }
+            rc = uk_p11_module_wait(m, true, &ev);
+            pthread_mutex_lock(&t->mu);
+            pm->in_wait = false;
+            if (rc != UK_OK && !t->stopping) {
+                /* a module whose events fail goes on with PC/SC's */
+                uk_log_write(rc == UK_E_UNSUPPORTED ? UK_LOG_INFO : UK_LOG_WARN, __func__,
+                             "PKCS#11 module %s: slot events: %s; following PC/SC instead",
+                             pm->path, uk_rc_name(rc));
+                pm->events = false;
+            }
+        } else {
+            pthread_mutex_unlock(&t->mu);
+            if (t->wake) {
+                t->wake(t->wake_ctx);
+            }
+            pthread_mutex_lock(&t->mu);
+            while (!pm->rescan && !t->stopping) {
+                pthread_cond_wait(&pm->cv, &t->mu);
+            }
+            pm->rescan = false;
+        }
+        if (t->stopping) {
+            pthread_mutex_unlock(&t->mu);
+            break;
+        }
+        pthread_mutex_unlock(&t->mu);
+    }
+    /* ukd_tokens_stop finalises and closes the module once this thread
+     * has been joined: a thread's exit may run a module's thread-local
+     * destructors, which must still be there */
+    pthread_mutex_lock(&t->mu);
+    pm->done = true;
+    pthread_cond_broadcast(&t->all_gone);
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+static void start_modules(ukd_tokens *t, const ukd_tokens_opts *opts)
+{
+    for (size_t i = 0; i < opts->n_p11_modules && t->n_mods < MAX_MODULES; i++) {
+        struct p11mod *pm = calloc(1, sizeof(*pm));
+        if (pm == NULL) {
+            return;
+        }
+        pm->t = t;
+        pm->status = "loading";
+        snprintf(pm->path, sizeof(pm->path), "%s", opts->p11_modules[i]);
+        snprintf(pm->init_reserved, sizeof(pm->init_reserved), "%s",
+                 opts->p11_init_reserved != NULL && opts->p11_init_reserved[i] != NULL
+                     ? opts->p11_init_reserved[i]
+                     : "");
+        pthread_cond_init(&pm->cv, NULL);
+        t->allow[t->n_mods] = pm->path;
+        t->mods[t->n_mods++] = pm;
+    }
+    pthread_mutex_lock(&t->mu);
+    for (size_t i = 0; i < t->n_mods; i++) {
+        struct p11mod *pm = t->mods[i];
+        pm->started = pthread_create(&pm->thread, NULL, module_main, pm) == 0;
+        if (!pm->started) {
+            pm->status = "failed";
+            pm->problem = UK_E_INTERNAL;
+            pm->done = true;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Waits (mu held) for cond or the deadline; false when the deadline came. */
+static bool wait_until(ukd_tokens *t, const struct timespec *until)
+{
+    return pthread_cond_timedwait(&t->all_gone, &t->mu, until) == 0;
 }
 
 static void *monitor_main(void *arg)
@@ -462,6 +766,7 @@ uk_rc ukd_tokens_start(const ukd_tokens_opts *opts, void (*wake)(void *), void *
     }
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->all_gone, NULL);
+    pthread_cond_init(&t->changed, NULL);
     t->policy = opts->policy;
     snprintf(t->journal_dir, sizeof(t->journal_dir), "%s",
              opts->journal_dir != NULL ? opts->journal_dir : "");
@@ -476,36 +781,79 @@ uk_rc ukd_tokens_start(const ukd_tokens_opts *opts, void (*wake)(void *), void *
     }
     if (rc != UK_OK) {
         uk_monitor_close(t->mon);
+        pthread_cond_destroy(&t->changed);
         pthread_cond_destroy(&t->all_gone);
         pthread_mutex_destroy(&t->mu);
         free(t);
         return rc;
     }
     t->mon_started = true;
+    start_modules(t, opts);
     *out = t;
     return UK_OK;
 }
 
 void ukd_tokens_stop(ukd_tokens *t)
 {
+    struct timespec until;
+    bool stuck = false;
+
     if (t == NULL) {
         return;
     }
     if (t->mon_started) {
         stop_monitor(t);
     }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += STOP_GRACE_SECONDS;
     pthread_mutex_lock(&t->mu);
+    t->stopping = true;
+    pthread_cond_broadcast(&t->changed);
     for (struct worker *w = t->workers; w != NULL; w = w->next) {
         w->stop = true;
         pthread_cond_signal(&w->cv);
     }
-    while (t->n_workers > 0) {
-        pthread_cond_wait(&t->all_gone, &t->mu);
+    for (size_t i = 0; i < t->n_mods; i++) {
+        pthread_cond_signal(&t->mods[i]->cv);
+    }
+    while (t->n_workers > 0 && !stuck) {
+        stuck = !wait_until(t, &until) && t->n_workers > 0;
+    }
+    /* no token is open now: wake the modules blocked in
+     * C_WaitForSlotEvent with C_Finalize, then let each thread unload */
+    for (size_t i = 0; !stuck && i < t->n_mods; i++) {
+        if (t->mods[i]->in_wait) {
+            /* not under mu: the woken thread takes it on its way out */
+            uk_p11_module *m = t->mods[i]->m;
+            pthread_mutex_unlock(&t->mu);
+            uk_p11_module_cancel(m);
+            pthread_mutex_lock(&t->mu);
+        }
+    }
+    for (size_t i = 0; !stuck && i < t->n_mods; i++) {
+        while (!t->mods[i]->done && !stuck) {
+            stuck = !wait_until(t, &until) && !t->mods[i]->done;
+        }
     }
     pthread_mutex_unlock(&t->mu);
+    if (stuck) {
+        /* a module never came back from a call: its thread still uses
+         * this state, so it is left as it is for the process exit */
+        uk_err("a PKCS#11 module did not return within %d s; leaving it", STOP_GRACE_SECONDS);
+        return;
+    }
     reap_workers(t);
+    for (size_t i = 0; i < t->n_mods; i++) {
+        if (t->mods[i]->started) {
+            pthread_join(t->mods[i]->thread, NULL);
+        }
+        uk_p11_module_unload(t->mods[i]->m); /* C_Finalize, dlclose */
+        pthread_cond_destroy(&t->mods[i]->cv);
+        free(t->mods[i]);
+    }
     uk_monitor_close(t->mon);
     ukd_output_free(t->out_head);
+    pthread_cond_destroy(&t->changed);
     pthread_cond_destroy(&t->all_gone);
     pthread_mutex_destroy(&t->mu);
     free(t);
@@ -599,6 +947,30 @@ cJSON *ukd_tokens_readers_json(ukd_tokens *t, bool *pcsc_ok)
         cJSON_AddBoolToObject(r, "card", t->readers[i].card);
         cJSON_AddBoolToObject(r, "cardSupported", t->readers[i].card && !t->readers[i].unsupported);
         cJSON_AddItemToArray(arr, r);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return arr;
+}
+
+cJSON *ukd_tokens_p11_json(ukd_tokens *t)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    pthread_mutex_lock(&t->mu);
+    for (size_t i = 0; arr != NULL && i < t->n_mods; i++) {
+        const struct p11mod *pm = t->mods[i];
+        cJSON *o = cJSON_CreateObject();
+        if (o == NULL) {
+            break;
+        }
+        cJSON_AddStringToObject(o, "module", pm->path);
+        cJSON_AddStringToObject(o, "status", pm->status);
+        if (pm->problem != UK_OK) {
+            cJSON_AddStringToObject(o, "problem", uk_rc_name(pm->problem));
+        }
+        cJSON_AddStringToObject(o, "description", pm->desc);
+        cJSON_AddBoolToObject(o, "slotEvents", pm->events);
+        cJSON_AddItemToArray(arr, o);
     }
     pthread_mutex_unlock(&t->mu);
     return arr;

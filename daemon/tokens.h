@@ -38,6 +38,11 @@ typedef struct ukd_tokens_opts {
     const char *journal_dir;
     bool renew_remove_old;
     bool renew_allow_subject_change;
+    /* PKCS#11 modules to load (absolute paths; also the allowlist), with
+     * each one's C_Initialize reserved string ("" for none) */
+    const char *const *p11_modules;
+    const char *const *p11_init_reserved;
+    size_t n_p11_modules;
 } ukd_tokens_opts;
 
 typedef struct ukd_output {
@@ -72,6 +77,11 @@ void ukd_output_free(ukd_output *o);
  * pcsc_ok tells whether the PC/SC service answers. Loop thread. */
 cJSON *ukd_tokens_list_json(ukd_tokens *t);
 cJSON *ukd_tokens_readers_json(ukd_tokens *t, bool *pcsc_ok);
+
+/* The PKCS#11 modules for env.check (caller frees): an array of
+ * {module, status: "loading" | "ok" | "failed", problem (reason name, when
+ * failed), description, slotEvents}. Loop thread. */
+cJSON *ukd_tokens_p11_json(ukd_tokens *t);
 
 /* Number of jobs queued or running for a session (for the per-client cap). */
 int ukd_tokens_pending(ukd_tokens *t, uint64_t session);

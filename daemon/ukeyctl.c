@@ -236,6 +236,12 @@ static int cmd_simple(int fd, const char *method)
         {
             printf("key: %s %s\n", str(x, "tokenId"), str(x, "label"));
         }
+        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "pkcs11"))
+        {
+            const char *problem = str(x, "problem");
+            printf("PKCS#11 module: %s %s%s%s\n", str(x, "module"), str(x, "status"),
+                   problem[0] != '\0' ? " " : "", problem);
+        }
         cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "problems"))
         {
             printf("problem %s: %s\n", str(x, "code"),

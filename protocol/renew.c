@@ -72,6 +72,9 @@ static void staged_free(staged_set *set)
 
 /* ---- small helpers ---- */
 
+/* A key reference in hex: a PIV slot ("82") or a PKCS#11 CKA_ID. */
+#define REF_HEX_MAX (2 * 32 + 1)
+
 static bool ref_eq(const uk_key_ref *a, const uk_key_ref *b)
 {
     return a->len == b->len && memcmp(a->id, b->id, a->len) == 0;
@@ -904,7 +907,7 @@ uk_rc uk_rpc_h_renew_begin(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON *
     cJSON *rec = NULL;
     char reuse_id[ID_LEN + 1] = "";
     char id[ID_LEN + 1];
-    char slot[8];
+    char slot[REF_HEX_MAX];
     uk_key_ref ref;
     uk_key_type type;
     uk_rc rc;
@@ -1100,7 +1103,7 @@ static uk_rc install_finish(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON 
                             const uk_key_ref *ref, const char *cert_id, X509 *x, cJSON **result,
                             cJSON **extra)
 {
-    char slot[8];
+    char slot[REF_HEX_MAX];
     uk_rc rc;
 
     progress(env, NULL, "verifyingPin");
@@ -1252,7 +1255,7 @@ static cJSON *install_result(const staged *st, X509 *leaf)
     uk_cert_info *ci = malloc(sizeof(*ci));
     uint8_t *der = NULL;
     size_t len = 0;
-    char slot[8];
+    char slot[REF_HEX_MAX];
     cJSON *o = NULL;
 
     if (ci != NULL && der_of(leaf, &der, &len) == UK_OK && uk_cert_parse(der, len, ci) == UK_OK) {
@@ -1349,7 +1352,7 @@ uk_rc uk_rpc_h_renew_install(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON
     }
     if (rec == NULL) {
         /* recovery from the token alone: the record is rebuilt */
-        char slot[8];
+        char slot[REF_HEX_MAX];
         ref_hex(&st->ref, slot, sizeof(slot));
         rec = record_new(env, st->id);
         if (rec == NULL || !set_str(rec, "slot", slot) ||
@@ -1391,7 +1394,7 @@ static cJSON *pending_entry(const cJSON *rec, const staged *st, const char *sour
                                        "publicKey", "csr",         "proof",         "createdAt",
                                        "updatedAt", "certificate", "oldCertificate"};
     cJSON *o = cJSON_CreateObject();
-    char slot[8];
+    char slot[REF_HEX_MAX];
 
     if (o == NULL || !set_str(o, "renewalId", st != NULL ? st->id : rec_str(rec, "id"))) {
         cJSON_Delete(o);
@@ -1560,8 +1563,12 @@ uk_rc uk_rpc_h_renew_cancel(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON 
     if (rc == UK_OK && st != NULL) {
         rc = admin_auth(env->tok);
         if (rc == UK_OK) {
-            /* only the placeholder goes: the slot held nothing else */
+            /* only the placeholder goes: the slot held nothing else; a
+             * PKCS#11 key pair (its own CKA_ID, never certified) goes too */
             rc = uk_token_cert_delete(env->tok, &st->ref);
+            if (rc == UK_OK) {
+                rc = uk_token_key_delete(env->tok, &st->ref);
+            }
         }
     }
     if (rc == UK_OK) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * uk_token: picks the driver for a card and forwards each call to it, with
+ * uk_token: picks the driver for a card (or opens a PKCS#11 slot) and
+ * forwards each call to it, with
  * what every driver shares done once here — PIN length rules, RSA
  * PKCS#1 v1.5 padding of a DigestInfo built with OpenSSL, key type names.
  */
@@ -122,6 +123,29 @@ uk_rc uk_token_open(uk_pcsc *ctx, const char *reader, uk_token **out)
     return rc;
 }
 
+uk_rc uk_token_open_p11(uk_p11_module *m, unsigned long slot, uk_token **out)
+{
+    uk_token *t;
+    uk_rc rc;
+
+    *out = NULL;
+    if (m == NULL) {
+        return UK_E_INVALID_ARG;
+    }
+    t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return UK_E_NOMEM;
+    }
+    rc = uk_p11_open(m, slot, &t->impl, &t->info);
+    if (rc != UK_OK) {
+        free(t);
+        return rc;
+    }
+    t->drv = &uk_driver_p11;
+    *out = t;
+    return UK_OK;
+}
+
 void uk_token_close(uk_token *tok)
 {
     if (tok == NULL) {
@@ -203,40 +227,22 @@ uk_rc uk_token_key_generate(uk_token *tok, const uk_key_ref *ref, uk_key_type ty
  * DigestInfo is DER-encoded by OpenSSL from the digest's algorithm. */
 static uk_rc pkcs1_block(int md_nid, const uint8_t *digest, size_t len, uint8_t *em, size_t em_len)
 {
-    X509_SIG *sig = NULL;
-    X509_ALGOR *alg = NULL;
-    ASN1_OCTET_STRING *oct = NULL;
-    unsigned char *der = NULL;
-    int der_len = 0;
-    const EVP_MD *md = EVP_get_digestbynid(md_nid);
-    uk_rc rc = UK_E_CRYPTO;
+    uint8_t di[128];
+    size_t di_len = sizeof(di);
+    uk_rc rc = uk_digest_info(md_nid, digest, len, di, &di_len);
 
-    if (md == NULL || (size_t)EVP_MD_get_size(md) != len) {
-        return UK_E_INVALID_ARG;
+    if (rc != UK_OK) {
+        return rc;
     }
-    sig = X509_SIG_new();
-    if (sig == NULL) {
-        goto out;
-    }
-    X509_SIG_getm(sig, &alg, &oct);
-    if (!X509_ALGOR_set0(alg, OBJ_nid2obj(md_nid), V_ASN1_NULL, NULL) ||
-        !ASN1_OCTET_STRING_set(oct, digest, (int)len)) {
-        goto out;
-    }
-    der_len = i2d_X509_SIG(sig, &der);
-    if (der_len <= 0 || (size_t)der_len + 11 > em_len) {
-        goto out;
+    if (di_len + 11 > em_len) {
+        return UK_E_CRYPTO;
     }
     em[0] = 0x00;
     em[1] = 0x01;
-    memset(em + 2, 0xFF, em_len - (size_t)der_len - 3);
-    em[em_len - (size_t)der_len - 1] = 0x00;
-    memcpy(em + em_len - der_len, der, (size_t)der_len);
-    rc = UK_OK;
-out:
-    OPENSSL_free(der);
-    X509_SIG_free(sig);
-    return rc;
+    memset(em + 2, 0xFF, em_len - di_len - 3);
+    em[em_len - di_len - 1] = 0x00;
+    memcpy(em + em_len - di_len, di, di_len);
+    return UK_OK;
 }
 
 uk_rc uk_token_sign(uk_token *tok, const uk_key_ref *ref, uk_key_type type, int md_nid,
@@ -256,6 +262,15 @@ uk_rc uk_token_sign(uk_token *tok, const uk_key_ref *ref, uk_key_type type, int 
         if (*sig_len < em_len) {
             *sig_len = 0;
             return UK_E_SIZE;
+        }
+        if (tok->drv->sign_pkcs1 != NULL) {
+            size_t di_len = sizeof(em);
+            rc = uk_digest_info(md_nid, digest, digest_len, em, &di_len);
+            if (rc == UK_OK) {
+                rc = tok->drv->sign_pkcs1(tok->impl, ref, em, di_len, sig, sig_len);
+            }
+            uk_memzero(em, sizeof(em));
+            return rc;
         }
         rc = pkcs1_block(md_nid, digest, digest_len, em, em_len);
         if (rc == UK_OK) {
@@ -287,6 +302,11 @@ uk_rc uk_token_cert_write(uk_token *tok, const uk_key_ref *ref, const uint8_t *d
 uk_rc uk_token_cert_delete(uk_token *tok, const uk_key_ref *ref)
 {
     return tok->drv->cert_delete(tok->impl, ref);
+}
+
+uk_rc uk_token_key_delete(uk_token *tok, const uk_key_ref *ref)
+{
+    return tok->drv->key_delete != NULL ? tok->drv->key_delete(tok->impl, ref) : UK_OK;
 }
 
 uk_rc uk_token_staging_refs(uk_token *tok, uk_key_ref *refs, size_t max, size_t *n)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -119,6 +120,11 @@ static void test_bad(void)
         const char *key; /* expected in the message */
     } cases[] = {
         {"{\"port\": 80}", "'port'"},
+        {"{\"pkcs11Modules\": \"/usr/lib/a.so\"}", "'pkcs11Modules'"},
+        {"{\"pkcs11Modules\": [\"libsofthsm2.so\"]}", "'pkcs11Modules[0]'"},
+        {"{\"pkcs11Modules\": [\"/a.so\", 7]}", "'pkcs11Modules[1]'"},
+        {"{\"pkcs11Modules\": [\"\"]}", "'pkcs11Modules[0]'"},
+        {"{\"pkcs11Registered\": \"yes\"}", "'pkcs11Registered'"},
         {"{\"port\": \"17485\"}", "'port'"},
         {"{\"port\": 17485.5}", "'port'"},
         {"{\"port\": 65535}", "'port'"}, /* the next four must fit too */
@@ -182,6 +188,68 @@ static void test_layers(void)
     CHECK(ukd_config_origin_allowed(&cfg, "https://a.cn"));
     CHECK(ukd_config_origin_allowed(&cfg, "https://b.cn"));
     CHECK(err == NULL);
+    ukd_config_free(&cfg);
+}
+
+/* pkcs11Modules and the registry: p11-kit module files (trust store and
+ * disabled ones left out), OpenSC's default, the configured paths; each
+ * module once, compared after realpath. */
+static void test_p11(void)
+{
+    ukd_config cfg;
+    ukd_p11_list l;
+    char errbuf[256];
+    char reg[300];
+    char mods[300];
+    char path[400];
+    char text[600];
+    const char *dirs[1];
+
+    CHECK_EQ(load(&cfg, "{}", errbuf, sizeof(errbuf)), UK_OK);
+    CHECK(cfg.p11_registered);
+    CHECK_EQ(cfg.n_p11_modules, 0u);
+    ukd_config_free(&cfg);
+
+    snprintf(reg, sizeof(reg), "%s/reg", dir);
+    snprintf(mods, sizeof(mods), "%s/mods", dir);
+    CHECK(mkdir(reg, 0700) == 0 && mkdir(mods, 0700) == 0);
+    snprintf(path, sizeof(path), "%s/vendor.so", mods);
+    fclose(fopen(path, "w"));
+    snprintf(path, sizeof(path), "%s/opensc-pkcs11.so", mods);
+    fclose(fopen(path, "w"));
+    snprintf(path, sizeof(path), "%s/link.so", mods);
+    CHECK(symlink("vendor.so", path) == 0);
+    snprintf(path, sizeof(path), "reg/a-vendor.module");
+    write_file(path, "module: vendor.so\nx-init-reserved: slot=1\n");
+    write_file("reg/b-trust.module", "module: p11-kit-trust.so\ntrust-policy: yes\n");
+    write_file("reg/c-off.module", "module: off.so\ndisable-in: ukeyd\n");
+    write_file("reg/d-broken.module", "priority: 1\n");
+    write_file("reg/not-a-module.txt", "module: x.so\n");
+    dirs[0] = reg;
+
+    snprintf(text, sizeof(text), "{\"pkcs11Modules\": [\"%s/link.so\", \"/opt/v/other.so\"]}",
+             mods);
+    CHECK_EQ(load(&cfg, text, errbuf, sizeof(errbuf)), UK_OK);
+    CHECK_EQ(cfg.n_p11_modules, 2u);
+    ukd_config_p11_modules(&cfg, dirs, 1, mods, &l);
+    /* vendor.so (registry, with its option), OpenSC, other.so; link.so is
+     * vendor.so again */
+    CHECK_EQ(l.n, 3u);
+    snprintf(path, sizeof(path), "%s/vendor.so", mods);
+    CHECK(strcmp(l.path[0], path) == 0);
+    CHECK(strcmp(l.init_reserved[0], "slot=1") == 0);
+    snprintf(path, sizeof(path), "%s/opensc-pkcs11.so", mods);
+    CHECK(strcmp(l.path[1], path) == 0);
+    CHECK(strcmp(l.path[2], "/opt/v/other.so") == 0);
+    ukd_config_free(&cfg);
+
+    /* pkcs11Registered false: only the configured ones */
+    snprintf(text, sizeof(text),
+             "{\"pkcs11Registered\": false, \"pkcs11Modules\": [\"/opt/v/other.so\"]}");
+    CHECK_EQ(load(&cfg, text, errbuf, sizeof(errbuf)), UK_OK);
+    ukd_config_p11_modules(&cfg, dirs, 1, mods, &l);
+    CHECK_EQ(l.n, 1u);
+    CHECK(strcmp(l.path[0], "/opt/v/other.so") == 0);
     ukd_config_free(&cfg);
 }
 
@@ -294,6 +362,7 @@ int main(void)
     test_bad();
     test_url();
     test_layers();
+    test_p11();
     test_tcp_peer();
     test_tcp6_peer();
     test_unix_peer();

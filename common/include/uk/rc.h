@@ -50,7 +50,11 @@
     X(UK_E_CERT_NOT_VALID, -41, "CERT_NOT_VALID", "the certificate is not yet or no longer valid") \
     X(UK_E_CERT_SUBJECT_MISMATCH, -42, "CERT_SUBJECT_MISMATCH",                                    \
       "the certificate's subject differs from the renewed one")                                    \
-    X(UK_E_NO_FREE_SLOT, -43, "NO_FREE_SLOT", "no free key slot on the key for the new key")
+    X(UK_E_NO_FREE_SLOT, -43, "NO_FREE_SLOT", "no free key slot on the key for the new key")       \
+    X(UK_E_MODULE_NOT_ALLOWED, -44, "MODULE_NOT_ALLOWED",                                          \
+      "the PKCS#11 module is not in the allowlist")                                                \
+    X(UK_E_MODULE_LOAD, -45, "MODULE_LOAD_FAILED", "the PKCS#11 module cannot be loaded")          \
+    X(UK_E_MODULE_INIT, -46, "MODULE_INIT_FAILED", "the PKCS#11 module failed to initialise")
 
 typedef enum uk_rc {
 #define UK_RC_ENUM(sym, val, name, desc) sym = (val),

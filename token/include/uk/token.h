@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The token layer's one interface: an inserted key, reached through a
- * driver (PIV over PC/SC today; PKCS#11 and SKF later).
+ * driver: PIV over PC/SC, or any PKCS#11 module (uk/p11.h); SKF later.
  *
  * A uk_token belongs to one thread at a time — the daemon's worker for that
  * token — and every call blocks on the card. Each call runs inside one PC/SC
@@ -49,14 +49,14 @@ typedef struct uk_key_ref {
 uk_key_ref uk_key_ref_slot(uint8_t slot);
 
 typedef struct uk_token_info {
-    char id[96];     /* "piv:<serial>" */
-    char driver[16]; /* "piv" */
+    char id[96];     /* "piv:<serial>", "p11:<manufacturer>:<serial>" */
+    char driver[16]; /* "piv", "pkcs11" */
     char serial[40]; /* decimal (Yubico GET SERIAL) or CHUID GUID hex */
     char label[64];
     char manufacturer[64];
     char model[64];
     char firmware[16]; /* "5.2.7", empty when the card does not tell */
-    char reader[128];
+    char reader[128];  /* PC/SC reader; PKCS#11: the slot description */
     uint8_t atr[UK_PCSC_ATR_MAX];
     size_t atr_len;
 } uk_token_info;
@@ -131,6 +131,12 @@ uk_rc uk_token_cert_read(uk_token *tok, const uk_key_ref *ref, uk_buf *der);
 uk_rc uk_token_cert_write(uk_token *tok, const uk_key_ref *ref, const uint8_t *der, size_t len);
 uk_rc uk_token_cert_delete(uk_token *tok, const uk_key_ref *ref);
 
+/* Destroys the key pair at ref where the token keeps keys as objects
+ * (PKCS#11); UK_OK and nothing done where a key is replaced only by the
+ * next GENERATE in its slot (PIV). For a staged key that was never
+ * certified (renew.cancel). */
+uk_rc uk_token_key_delete(uk_token *tok, const uk_key_ref *ref);
+
 /* The key references a renewal may stage a new key in, in the order to
  * try: places where no key the card knows of is certified (PIV: the
  * retired slots 82-95 past those its key history object counts). Fills up
@@ -142,7 +148,7 @@ uk_rc uk_token_staging_refs(uk_token *tok, uk_key_ref *refs, size_t max, size_t 
  * on-card certificates to cover a retired slot). Needs admin auth. */
 uk_rc uk_token_publish(uk_token *tok, const uk_key_ref *ref);
 
-/* APDUs sent since the token was opened. */
+/* APDUs sent since the token was opened (PKCS#11: calls into the module). */
 unsigned long uk_token_apdu_count(const uk_token *tok);
 
 #endif

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+//
+// Modules that misbehave, through ukeyd's WebSocket: one whose C_Initialize
+// fails is reported in env.check and nothing else changes; one that hangs
+// in a call blocks only its own token's worker — the socket, token.list and
+// a SoftHSM2 token keep answering — and answers once the module returns; a
+// configured module path that is not absolute is refused at start.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, UKEYD } from '../daemon/harness.mjs';
+import { SOFTHSM, initToken, deleteToken, seed, p11Daemon } from './p11-lib.mjs';
+
+const FAIL = process.env.UK_P11_FAIL_INIT;
+const HANG = process.env.UK_P11_HANG;
+const LABEL = 'ukeyd-modules';
+const tmp = mkdtempSync(join(tmpdir(), 'ukeyd-p11-modules-'));
+const fifo = join(tmp, 'hang.fifo');
+const HANG_ID = 'p11:ukeyd tests:0007';
+let d;
+let c;
+let hsmId;
+
+async function ok(method, params) {
+  const r = await c.call(method, params, 30000);
+  assert.ok(r.result, `${method}: ${JSON.stringify(r.error)}`);
+  return r.result;
+}
+
+before(async () => {
+  hsmId = `p11:SoftHSM project:${initToken(LABEL)}`;
+  seed(LABEL, '01');
+  execFileSync('mkfifo', [fifo]);
+  process.env.UKT_HANG_FIFO = fifo;
+  d = p11Daemon([FAIL, HANG, SOFTHSM]);
+  await d.start();
+  c = await Client.open(d);
+  await c.call('system.hello', { sdkVersion: '0.1.0' });
+  for (const id of [hsmId, HANG_ID]) {
+    if (!(await c.call('token.list')).result.tokens.some((t) => t.tokenId === id)) {
+      await c.event((m) => m.method === 'token.inserted' && m.params.tokenId === id, 20000, id);
+    }
+  }
+});
+after(async () => {
+  await d.stop();
+  deleteToken(LABEL);
+});
+
+test('a module whose C_Initialize fails is reported in env.check; the others work', async () => {
+  let env = await ok('env.check');
+  // the failing module's thread may still be reporting: wait for its status
+  for (let i = 0; env.pkcs11.find((m) => m.module === FAIL)?.status === 'loading' && i < 100; i++) {
+    env = await ok('env.check');
+  }
+  const byPath = Object.fromEntries(env.pkcs11.map((m) => [m.module, m]));
+  assert.equal(byPath[FAIL].status, 'failed', JSON.stringify(env.pkcs11));
+  assert.equal(byPath[FAIL].problem, 'MODULE_INIT_FAILED');
+  assert.equal(byPath[HANG].status, 'ok');
+  assert.equal(byPath[HANG].description, 'ukeyd test module 1.0');
+  assert.equal(byPath[SOFTHSM].status, 'ok');
+  assert.ok(env.tokens.some((t) => t.tokenId === hsmId));
+  assert.match(d.log, /C_Initialize: CK_RV 0x30: MODULE_INIT_FAILED/);
+  // and ukeyctl env says so
+  const cli = d.ukeyctl('env');
+  assert.equal(cli.status, 0, cli.err);
+  assert.ok(cli.out.includes(`PKCS#11 module: ${FAIL} failed MODULE_INIT_FAILED`), cli.out);
+  assert.ok(cli.out.includes(`PKCS#11 module: ${SOFTHSM} ok`), cli.out);
+});
+
+test('a module hanging in a call blocks only its token: the socket and other tokens answer', async () => {
+  // cert.list on the hanging token: its worker is stuck in C_FindObjectsInit
+  const hung = c.call('cert.list', { tokenId: HANG_ID }, 60000);
+  await d.waitLog(/C_FindObjectsInit waits/, 20000);
+  // meanwhile, on the same connection and on another one
+  const t0 = performance.now();
+  const ping = await ok('system.ping');
+  assert.ok(ping);
+  assert.ok((await ok('token.list')).tokens.some((t) => t.tokenId === HANG_ID));
+  const certs = (await ok('cert.list', { tokenId: hsmId })).certs;
+  assert.equal(certs.length, 1);
+  const other = await Client.open(d);
+  await other.call('system.hello', { sdkVersion: '0.1.0' });
+  assert.ok((await other.call('env.check')).result);
+  await other.close();
+  console.log(`# while a module hangs: ping, token.list, cert.list on SoftHSM2, a second client in ${(performance.now() - t0).toFixed(0)} ms`);
+  // a second request for the hanging token waits in its queue
+  const queued = c.call('token.info', { tokenId: HANG_ID }, 60000);
+  let settled = false;
+  void hung.then(() => { settled = true; });
+  assert.equal(settled, false);
+  // the module returns (the test writes to its FIFO): both answer
+  writeFileSync(fifo, 'x');
+  const r = await hung;
+  assert.equal(r.error.data.reason, 'CARD_ERROR', JSON.stringify(r));
+  const info = await queued;
+  assert.ok(info.result || info.error, JSON.stringify(info));
+});
+
+test('a module path that is not absolute is refused at start', async () => {
+  const dir = mkdtempSync(join(tmp, 'cfg-'));
+  mkdirSync(join(dir, 'ukeyd'));
+  writeFileSync(join(dir, 'ukeyd', 'config.json'), JSON.stringify({ pkcs11Modules: ['libsofthsm2.so'] }));
+  const r = spawnSync(UKEYD, [], { env: { ...process.env, XDG_CONFIG_HOME: dir, XDG_RUNTIME_DIR: dir },
+    encoding: 'utf8', timeout: 20000 });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /pkcs11Modules\[0\].*absolute path/);
+});
