@@ -25,6 +25,8 @@
 #define UKD_MAX_ORIGINS 32
 #define UKD_ORIGIN_MAX 256
 #define UKD_URL_MAX 1024
+#define UKD_PATH_MAX 1024
+#define UKD_MAX_MODULES 16
 /* A placeholder, not a real hall: each CA sets hallUrl to its own. */
 #define UKD_DEFAULT_HALL_URL "https://hall.example.com/"
 
@@ -41,6 +43,13 @@ typedef struct ukd_config {
     bool renew_remove_old;           /* renewal.keepOldCertificate false */
     bool renew_allow_subject_change; /* renewal.allowSubjectChange */
     char hall_url[UKD_URL_MAX];      /* the service hall the tray opens (http or https) */
+    /* diagnosis: the list of known USB-KEYs ("" = the installed one), the
+     * usbKeys additions (files and inline entries, as compact JSON text;
+     * NULL = none) and the PKCS#11 modules the user configured */
+    char usb_keys_file[UKD_PATH_MAX];
+    char *usb_keys_json;
+    char *pkcs11_modules[UKD_MAX_MODULES];
+    size_t n_pkcs11_modules;
 } ukd_config;
 
 /* Defaults: port 17485, no origins, 256 KiB, 64 clients, 8 pending,
