@@ -221,6 +221,13 @@ static cJSON *device_json(const ukd_diag_input *in, const ukd_usb_dev *d, const 
     } else {
         cJSON_AddNullToObject(o, "tokenId");
     }
+    if (in->driver_ids != NULL) {
+        bool listed = false;
+        for (size_t i = 0; i < in->n_driver_ids && !listed; i++) {
+            listed = in->driver_ids[i] == ((uint32_t)d->vid << 16 | d->pid);
+        }
+        cJSON_AddBoolToObject(o, "driverListed", listed);
+    }
     if (k != NULL && k->kind == UKD_USBKEY_VENDOR) {
         const char *which = NULL;
         bool present = module_present(in, k, &which);
@@ -287,8 +294,10 @@ static void device_label(const cJSON *dev, char *out, size_t cap)
     const char *name = str(dev, "knownName");
     const char *maker = str(dev, "knownMaker");
 
-    if (name[0] != '\0') {
-        snprintf(out, cap, "%s%s%s", maker, maker[0] ? " " : "", name);
+    if (name[0] != '\0' && (maker[0] == '\0' || strncasecmp(name, maker, strlen(maker)) == 0)) {
+        snprintf(out, cap, "%s", name); /* libccid's names start with the maker */
+    } else if (name[0] != '\0') {
+        snprintf(out, cap, "%s %s", maker, name);
     } else if (str(dev, "product")[0] != '\0') {
         snprintf(out, cap, "%s%s%s", str(dev, "maker"), str(dev, "maker")[0] ? " " : "",
                  str(dev, "product"));
@@ -310,7 +319,25 @@ static int usb_rules(const ukd_diag_input *in, const cJSON *usb, cJSON *arr)
         bool is_ccid = strcmp(str(dev, "kind"), "ccid") == 0;
 
         device_label(dev, label, sizeof(label));
-        if (is_ccid && in->pcsc_running && cJSON_IsNull(cJSON_GetObjectItem(dev, "reader"))) {
+        if (is_ccid && in->pcsc_running && cJSON_IsNull(cJSON_GetObjectItem(dev, "reader")) &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(dev, "driverListed"))) {
+            /* the driver declares it, yet pcscd shows no reader for it: it
+             * failed to start (permissions, a stuck device) */
+            fmt(mz, "已插入的 %s（%s:%s）有智能卡驱动，但智能卡服务没有把它列为读卡器：设备"
+                    "启动失败。",
+                label, str(dev, "vid"), str(dev, "pid"));
+            fmt(me, "%s (%s:%s) is plugged in and its driver supports it, but the smart card "
+                    "service does not list it as a reader: the device failed to start.",
+                label, str(dev, "vid"), str(dev, "pid"));
+            fmt(fz, "%s", "拔下 USB-KEY 后换一个 USB 接口重新插入；如仍不行，重启智能卡服务（sudo "
+                          "systemctl restart pcscd）后重新检测。");
+            fmt(fe, "%s", "Unplug the key and plug it into another USB port; if that does not "
+                          "help, restart the smart card service (sudo systemctl restart pcscd) "
+                          "and check again.");
+            device_detail(add(arr, "CCID_NOT_LISTED", "error", mz, me, fz, fe), dev);
+            n++;
+        } else if (is_ccid && in->pcsc_running &&
+                   cJSON_IsNull(cJSON_GetObjectItem(dev, "reader"))) {
             fmt(mz,
                 "已插入的 %s（%s:%s）是智能卡设备，但智能卡服务没有识别它：系统的 CCID "
                 "驱动（libccid）不支持这个型号，会静默忽略它。",

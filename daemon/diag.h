@@ -39,6 +39,10 @@ typedef struct ukd_diag_input {
     size_t n_config_modules;
     const char *const *p11kit_modules;
     size_t n_p11kit_modules;
+    /* vid << 16 | pid of every device the installed PC/SC drivers (libccid's
+     * Info.plist) declare; NULL when unknown */
+    const uint32_t *driver_ids;
+    size_t n_driver_ids;
 } ukd_diag_input;
 
 /* env.check's "usb": {available, hotplug, reason?, devices: [...]} with the

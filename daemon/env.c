@@ -31,6 +31,8 @@ struct ukd_env {
     char *keys_error; /* the first list error, or NULL */
     ukd_usb *usb;
     atomic_bool usb_changed;
+    uint32_t ids[4096]; /* driver_ids(), read at the first check */
+    size_t n_ids;
     void (*wake)(void *);
     void *wake_ctx;
 };
@@ -203,6 +205,58 @@ static size_t p11kit_modules(char **out, size_t max)
     return n;
 }
 
+/* The vid:pid pairs the installed PC/SC USB drivers declare: the
+ * ifdVendorID and ifdProductID arrays of each bundle's Info.plist (read
+ * the way pcscd reads them: parallel arrays of "0x..." strings). */
+static size_t driver_ids(uint32_t *out, size_t max)
+{
+    const char *dir_path = "/usr/lib/pcsc/drivers";
+    DIR *dir = opendir(dir_path);
+    struct dirent *de;
+    size_t n = 0;
+
+    while (dir != NULL && (de = readdir(dir)) != NULL) {
+        char path[1024];
+        char *txt = NULL;
+        size_t len = 0;
+        const char *v;
+        const char *p;
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s/Contents/Info.plist", dir_path, de->d_name);
+        if (uk_file_read(path, 4 * 1024 * 1024, &txt, &len) != UK_OK) {
+            continue;
+        }
+        v = strstr(txt, "<key>ifdVendorID</key>");
+        p = strstr(txt, "<key>ifdProductID</key>");
+        while (v != NULL && p != NULL && n < max) {
+            unsigned long vid;
+            unsigned long pid;
+            v = strstr(v + 1, "<string>");
+            p = strstr(p + 1, "<string>");
+            if (v == NULL || p == NULL) {
+                break;
+            }
+            vid = strtoul(v + 8, NULL, 16);
+            pid = strtoul(p + 8, NULL, 16);
+            if (vid <= 0xffff && pid <= 0xffff) {
+                out[n++] = (uint32_t)(vid << 16 | pid);
+            }
+            /* the arrays end at </array>: stop when either does */
+            if (strstr(v, "</array>") < strstr(v, "<string>") ||
+                strstr(p, "</array>") < strstr(p, "<string>")) {
+                break;
+            }
+        }
+        free(txt);
+    }
+    if (dir != NULL) {
+        closedir(dir);
+    }
+    return n;
+}
+
 cJSON *ukd_env_check(ukd_env *e, ukd_tokens *tokens, const char *version, int port,
                      const char *min_daemon)
 {
@@ -234,6 +288,11 @@ cJSON *ukd_env_check(ukd_env *e, ukd_tokens *tokens, const char *version, int po
         }
     }
     n_p11 = p11kit_modules(p11, P11KIT_MAX);
+    if (e->n_ids == 0) {
+        e->n_ids = driver_ids(e->ids, sizeof(e->ids) / sizeof(e->ids[0]));
+    }
+    in.driver_ids = e->n_ids > 0 ? e->ids : NULL;
+    in.n_driver_ids = e->n_ids;
     in.version = version;
     in.min_daemon = min_daemon;
     in.pcsc_running = pcsc_ok;
