@@ -323,17 +323,21 @@ static int usb_rules(const ukd_diag_input *in, const cJSON *usb, cJSON *arr)
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(dev, "driverListed"))) {
             /* the driver declares it, yet pcscd shows no reader for it: it
              * failed to start (permissions, a stuck device) */
-            fmt(mz, "已插入的 %s（%s:%s）有智能卡驱动，但智能卡服务没有把它列为读卡器：设备"
-                    "启动失败。",
+            fmt(mz,
+                "已插入的 %s（%s:%s）有智能卡驱动，但智能卡服务没有把它列为读卡器：设备"
+                "启动失败。",
                 label, str(dev, "vid"), str(dev, "pid"));
-            fmt(me, "%s (%s:%s) is plugged in and its driver supports it, but the smart card "
-                    "service does not list it as a reader: the device failed to start.",
+            fmt(me,
+                "%s (%s:%s) is plugged in and its driver supports it, but the smart card "
+                "service does not list it as a reader: the device failed to start.",
                 label, str(dev, "vid"), str(dev, "pid"));
-            fmt(fz, "%s", "拔下 USB-KEY 后换一个 USB 接口重新插入；如仍不行，重启智能卡服务（sudo "
-                          "systemctl restart pcscd）后重新检测。");
-            fmt(fe, "%s", "Unplug the key and plug it into another USB port; if that does not "
-                          "help, restart the smart card service (sudo systemctl restart pcscd) "
-                          "and check again.");
+            fmt(fz, "%s",
+                "拔下 USB-KEY 后换一个 USB 接口重新插入；如仍不行，重启智能卡服务（sudo "
+                "systemctl restart pcscd）后重新检测。");
+            fmt(fe, "%s",
+                "Unplug the key and plug it into another USB port; if that does not "
+                "help, restart the smart card service (sudo systemctl restart pcscd) "
+                "and check again.");
             device_detail(add(arr, "CCID_NOT_LISTED", "error", mz, me, fz, fe), dev);
             n++;
         } else if (is_ccid && in->pcsc_running &&

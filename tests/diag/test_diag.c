@@ -1,0 +1,1 @@
+int main(int c, char **v){(void)c;(void)v;return 1;}
