@@ -290,6 +290,12 @@ static void *worker_main(void *arg)
             }
         }
         uk_info("card in '%s' not opened: %s", w->reader, uk_rc_name(rc));
+        if (rc == UK_E_CARD_UNSUPPORTED) {
+            /* env.check now says CARD_UNSUPPORTED: tell the clients */
+            cJSON *p = reader_params(w->reader);
+            cJSON_AddStringToObject(p, "cause", "card");
+            notify_locked(t, "env.changed", p);
+        }
     }
     pthread_mutex_unlock(&t->mu);
     if (t->wake) {

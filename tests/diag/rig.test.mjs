@@ -2,12 +2,14 @@
 //
 // The problem codes that depend on the key's contents, on the rig (pcscd +
 // vpcd + the virtual key): NO_CARD, CERT_RENEWABLE, CERT_NOT_YET_RENEWABLE,
+// CERT_EXPIRED (renewable online, and past the window), CARD_UNSUPPORTED,
 // PIN_BLOCKED, and HELPER_OUTDATED from system.hello's minDaemonVersion.
 // The facts come from the token's worker: env.check answers at once with
 // "factsPending" and env.changed {"cause": "token"} follows the read.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +29,27 @@ after(async () => {
 });
 
 const codes = (r) => r.result.problems.map((p) => p.code);
+
+// A self-signed certificate with given dates (YYYYMMDDHHMMSSZ), which
+// `openssl req -x509` cannot backdate: `openssl ca -selfsign` can.
+function makeCertDated(name, start, end) {
+  const dir = join(tmp, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'ca.cnf'), '[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\n' +
+    'serial=serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n' +
+    'organizationName=optional\n');
+  writeFileSync(join(dir, 'index.txt'), '');
+  writeFileSync(join(dir, 'serial'), '01\n');
+  const o = { cwd: dir, stdio: 'ignore' };
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', 'key.pem', '-out', 'req.csr', '-utf8', '-subj', '/CN=张三/O=山西测试单位'], o);
+  execFileSync('openssl', ['ca', '-batch', '-selfsign', '-config', 'ca.cnf', '-keyfile', 'key.pem', '-in', 'req.csr',
+    '-out', 'cert.pem', '-startdate', start, '-enddate', end, '-utf8', '-notext'], o);
+  return { key: join(dir, 'key.pem'), crt: join(dir, 'cert.pem') };
+}
+
+const stamp = (d) => d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z';
+const daysAgo = (n) => new Date(Date.now() - n * 86400000);
 
 // env.check once the token's facts are read: ask, wait for the worker's
 // env.changed, ask again
@@ -87,6 +110,41 @@ test('CERT_NOT_YET_RENEWABLE: a certificate whose window opens later (info)', as
   assert.ok(p.renewalOpensAt > new Date().toISOString());
   assert.ok(!codes(r).includes('CERT_RENEWABLE'));
   await pull('diag-later', '81002');
+});
+
+test('CERT_EXPIRED: expired a month ago, still renewable online', async () => {
+  const cert = makeCertDated('expired-recent', stamp(daysAgo(400)), stamp(daysAgo(30)));
+  await insert('diag-exp1', '81004', '--seed', `9a:${cert.crt}:${cert.key}`);
+  const r = await envWithFacts('piv:81004');
+  const p = r.result.problems.find((x) => x.code === 'CERT_EXPIRED');
+  assert.ok(p, codes(r).join());
+  assert.equal(p.severity, 'error');
+  assert.match(p.fix.en, /can still be renewed online/);
+  assert.match(p.fix['zh-CN'], /在线更新/);
+  await pull('diag-exp1', '81004');
+});
+
+test('CERT_EXPIRED: expired two years ago, past the renewal window', async () => {
+  const cert = makeCertDated('expired-old', stamp(daysAgo(1100)), stamp(daysAgo(730)));
+  await insert('diag-exp2', '81005', '--seed', `9a:${cert.crt}:${cert.key}`);
+  const r = await envWithFacts('piv:81005');
+  const p = r.result.problems.find((x) => x.code === 'CERT_EXPIRED');
+  assert.ok(p, codes(r).join());
+  assert.match(p.fix.en, /past the online renewal period/);
+  assert.match(p.fix['zh-CN'], /业务网点/);
+  await pull('diag-exp2', '81005');
+});
+
+test('CARD_UNSUPPORTED: a card without the PIV application', async () => {
+  c.events.length = 0;
+  // the key refuses SELECT of the PIV application (6A82: not found)
+  cardStart('diag-nopiv', '--serial', '81006', '--sw-at', '1:6A82');
+  await c.event((m) => m.method === 'env.changed' && m.params.cause === 'card', 20000, 'env.changed for the card');
+  const r = await c.call('env.check');
+  assert.ok(r.result.readers.some((x) => x.card && !x.cardSupported), JSON.stringify(r.result.readers));
+  assert.ok(codes(r).includes('CARD_UNSUPPORTED'), JSON.stringify(r.result));
+  assert.deepEqual(r.result.tokens, []);
+  cardStop('diag-nopiv');
 });
 
 test('PIN_BLOCKED: after the last wrong PIN, the next check says so', async () => {
