@@ -68,6 +68,22 @@ static cJSON *add(cJSON *arr, const char *code, const char *severity, const char
     return p;
 }
 
+/* Defined here, not in usb.c, so that the rules need no libusb. */
+bool ukd_usb_dev_is_ccid(const ukd_usb_dev *d)
+{
+    const uint8_t smart_card = 0x0b; /* USB class code of CCID devices */
+
+    if (d->dev_class == smart_card) {
+        return true;
+    }
+    for (size_t i = 0; i < d->n_ifaces; i++) {
+        if (d->if_classes[i] == smart_card) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* ---- versions ------------------------------------------------------------ */
 
 static bool parse_version(const char *s, long v[3])
@@ -306,6 +322,8 @@ static void device_label(const cJSON *dev, char *out, size_t cap)
     }
 }
 
+/* Adds the problems of the devices of interest; returns how many such
+ * devices are plugged in. */
 static int usb_rules(const ukd_diag_input *in, const cJSON *usb, cJSON *arr)
 {
     const cJSON *dev;
@@ -339,7 +357,6 @@ static int usb_rules(const ukd_diag_input *in, const cJSON *usb, cJSON *arr)
                 "help, restart the smart card service (sudo systemctl restart pcscd) "
                 "and check again.");
             device_detail(add(arr, "CCID_NOT_LISTED", "error", mz, me, fz, fe), dev);
-            n++;
         } else if (is_ccid && in->pcsc_running &&
                    cJSON_IsNull(cJSON_GetObjectItem(dev, "reader"))) {
             fmt(mz,
@@ -372,7 +389,6 @@ static int usb_rules(const ukd_diag_input *in, const cJSON *usb, cJSON *arr)
                     "support with the report of 'ukeyctl diagnose'.");
             }
             device_detail(add(arr, "CCID_NOT_LISTED", "error", mz, me, fz, fe), dev);
-            n++;
         } else if (!is_ccid &&
                    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(dev, "moduleConfigured"))) {
             fmt(mz,
@@ -395,8 +411,8 @@ static int usb_rules(const ukd_diag_input *in, const cJSON *usb, cJSON *arr)
                 url[0] ? " (download: " : " (ask the certificate authority's support)", url,
                 url[0] ? ")" : "");
             device_detail(add(arr, "VENDOR_DRIVER_MISSING", "error", mz, me, fz, fe), dev);
-            n++;
         }
+        n++;
     }
     return n;
 }
@@ -491,7 +507,7 @@ cJSON *ukd_diag_problems(const ukd_diag_input *in, const cJSON *usb)
     int n_tokens = cJSON_GetArraySize(in->tokens);
     int n_cards = 0;
     int n_unsupported = 0;
-    int n_usb = 0;
+    int n_usb = 0; /* USB keys of interest plugged in */
     char mz[TXT], me[TXT];
     bool ok = false;
     cJSON *p;

@@ -44,19 +44,6 @@ struct ukd_usb {
     void *changed_ctx;
 };
 
-bool ukd_usb_dev_is_ccid(const ukd_usb_dev *d)
-{
-    if (d->dev_class == LIBUSB_CLASS_SMART_CARD) {
-        return true;
-    }
-    for (size_t i = 0; i < d->n_ifaces; i++) {
-        if (d->if_classes[i] == LIBUSB_CLASS_SMART_CARD) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* One sysfs attribute of a device, first line, control characters
  * replaced; "" when absent. */
 static void sysfs_attr(const char *sysname, const char *attr, char *out, size_t cap)

@@ -380,11 +380,17 @@ uk_rc ukd_usbkeys_parse(ukd_usbkeys *db, const char *txt, size_t len, const char
     struct maker makers[256];
     size_t n_makers = 0;
     bool format_ok = false;
+    const char *end = NULL;
     uk_rc rc;
 
     *err = NULL;
-    root = cJSON_ParseWithLengthOpts(txt, len, NULL, 0);
-    if (root == NULL || !cJSON_IsObject(root)) {
+    root = cJSON_ParseWithLengthOpts(txt, len, &end, 0);
+    /* nothing but white space may follow the object */
+    while (root != NULL && end < txt + len &&
+           (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t')) {
+        end++;
+    }
+    if (root == NULL || !cJSON_IsObject(root) || (end < txt + len && *end != '\0')) {
         rc = fail(err, origin, "not a JSON object");
         goto out;
     }
