@@ -34,6 +34,7 @@ done
 mkdir -p "$out/run" "$out/cfg/ukeyd" "$out/state" "$out/readers"
 chmod 700 "$out/run"
 # the base config: the source tree's list of known keys, then the extras
+# shellcheck disable=SC2016 # a JavaScript template string, not the shell's
 node -e '
 const [file, src, extra] = process.argv.slice(1);
 const cfg = { port: 38485, allowedOrigins: ["https://hall.example.cn"],
