@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "platform/platform.h"
 #include "uk/file.h"
 #include "uk/log.h"
 #include "usb.h"
@@ -60,7 +61,17 @@ static void load_lists(const ukd_config *cfg, ukd_usbkeys *db, char **first_err)
     if (cfg->usb_keys_file[0] != '\0') {
         snprintf(path, sizeof(path), "%s", cfg->usb_keys_file);
     } else {
+        /* next to the executable's prefix first (a package, a source
+         * install), then where the build meant to install it */
+        char dir[UKD_PATH_MAX];
         snprintf(path, sizeof(path), "%s/usb-keys.json", UKD_DATA_DIR);
+        if (ukd_platform_data_dir(dir, sizeof(dir)) == UK_OK) {
+            char near[UKD_PATH_MAX + 32];
+            snprintf(near, sizeof(near), "%s/usb-keys.json", dir);
+            if (access(near, R_OK) == 0) {
+                snprintf(path, sizeof(path), "%s", near);
+            }
+        }
     }
     if (ukd_usbkeys_load_file(db, path, &err) != UK_OK) {
         uk_warn("list of known USB-KEYs: %s", err ? err : path);
