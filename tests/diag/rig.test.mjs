@@ -164,6 +164,10 @@ test('PIN_BLOCKED: after the last wrong PIN, the next check says so', async () =
   const out = d.ukeyctl('env').out;
   assert.match(out, /PIN_BLOCKED/);
   assert.match(out, /fix: Only the certificate authority can unblock it/);
+  const zh = execFileSync(join(process.env.UK_BUILD_DIR, 'daemon', 'ukeyctl'), ['env'],
+    { env: { ...d.env, LANG: 'zh_CN.UTF-8', LC_ALL: '', LC_MESSAGES: '' }, encoding: 'utf8' });
+  assert.match(zh, /PIN 码：已锁定/);
+  assert.match(zh, /解决办法：PIN 码只能由发证机构解锁/);
   await pull('diag-pin', '81003');
 });
 
