@@ -152,11 +152,10 @@ bool ukd_env_take_changed(ukd_env *e)
     return e != NULL && atomic_exchange(&e->usb_changed, false);
 }
 
-/* The modules p11-kit has registered: "module:" lines of the *.module
- * files in its system and user directories (p11-kit's pkcs11.conf(5)),
- * skipping those with "enable-in:"/"disable-in:" that leave p11-kit's own
- * proxy out does not matter here; a relative name stays as is (only its
- * file name is compared). */
+/* The modules p11-kit has registered: the "module:" line of each
+ * *.module file in its system and user directories (pcsc-lite's and
+ * p11-kit's pkcs11.conf(5) layout). A relative name is kept as it is: the
+ * rules compare file names only. */
 static size_t p11kit_modules(char **out, size_t max)
 {
     char user[1024];
@@ -202,7 +201,8 @@ static size_t p11kit_modules(char **out, size_t max)
                         *--end = '\0';
                     }
                     if (*v != '\0') {
-                        out[n++] = strdup(v);
+                        out[n] = strdup(v);
+                        n += out[n] != NULL;
                     }
                 }
                 line = next;
@@ -232,6 +232,8 @@ static size_t driver_ids(uint32_t *out, size_t max)
         size_t len = 0;
         const char *v;
         const char *p;
+        const char *v_end;
+        const char *p_end;
         if (de->d_name[0] == '.') {
             continue;
         }
@@ -241,23 +243,21 @@ static size_t driver_ids(uint32_t *out, size_t max)
         }
         v = strstr(txt, "<key>ifdVendorID</key>");
         p = strstr(txt, "<key>ifdProductID</key>");
-        while (v != NULL && p != NULL && n < max) {
+        v_end = v != NULL ? strstr(v, "</array>") : NULL;
+        p_end = p != NULL ? strstr(p, "</array>") : NULL;
+        /* the two arrays are parallel: the n-th strings go together */
+        while (v_end != NULL && p_end != NULL && n < max) {
             unsigned long vid;
             unsigned long pid;
             v = strstr(v + 1, "<string>");
             p = strstr(p + 1, "<string>");
-            if (v == NULL || p == NULL) {
+            if (v == NULL || p == NULL || v > v_end || p > p_end) {
                 break;
             }
             vid = strtoul(v + 8, NULL, 16);
             pid = strtoul(p + 8, NULL, 16);
             if (vid <= 0xffff && pid <= 0xffff) {
                 out[n++] = (uint32_t)(vid << 16 | pid);
-            }
-            /* the arrays end at </array>: stop when either does */
-            if (strstr(v, "</array>") < strstr(v, "<string>") ||
-                strstr(p, "</array>") < strstr(p, "<string>")) {
-                break;
             }
         }
         free(txt);

@@ -177,18 +177,28 @@ static void progress_event(void *ctx, const char *token_id, const char *renewal_
  * would) and returns its result member, or NULL with *reason set. */
 static cJSON *own_call(uk_rpc_token_env *env, const char *method, const char **reason)
 {
-    char msg[256];
+    cJSON *msg_json = cJSON_CreateObject();
+    cJSON *params = cJSON_CreateObject();
+    char *msg = NULL;
     uk_rpc_req req;
     char *err = NULL;
     char *json;
     cJSON *resp;
     cJSON *result = NULL;
+    uk_rc rc;
+
     *reason = "INTERNAL_ERROR";
-    snprintf(msg, sizeof(msg),
-             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":"
-             "{\"tokenId\":\"%s\"}}",
-             method, uk_token_info_get(env->tok)->id);
-    if (uk_rpc_parse(msg, strlen(msg), &req, &err) != UK_OK) {
+    /* built like a client's request, so it is checked like one */
+    cJSON_AddStringToObject(msg_json, "jsonrpc", "2.0");
+    cJSON_AddNumberToObject(msg_json, "id", 1);
+    cJSON_AddStringToObject(msg_json, "method", method);
+    cJSON_AddStringToObject(params, "tokenId", uk_token_info_get(env->tok)->id);
+    cJSON_AddItemToObject(msg_json, "params", params);
+    msg = cJSON_PrintUnformatted(msg_json);
+    cJSON_Delete(msg_json);
+    rc = msg != NULL ? uk_rpc_parse(msg, strlen(msg), &req, &err) : UK_E_NOMEM;
+    free(msg);
+    if (rc != UK_OK) {
         free(err);
         return NULL;
     }
@@ -201,11 +211,11 @@ static cJSON *own_call(uk_rpc_token_env *env, const char *method, const char **r
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(resp, "error"), "data");
         const cJSON *why = cJSON_GetObjectItemCaseSensitive(data, "reason");
-        uk_rc rc = UK_E_INTERNAL;
+        uk_rc why_rc = UK_E_INTERNAL;
         if (cJSON_IsString(why)) {
-            uk_rc_from_name(why->valuestring, &rc);
+            uk_rc_from_name(why->valuestring, &why_rc);
         }
-        *reason = uk_rc_name(rc);
+        *reason = uk_rc_name(why_rc);
     }
     cJSON_Delete(resp);
     return result;
