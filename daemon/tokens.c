@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "journal.h"
 #include "uk/log.h"
 #include "uk/monitor.h"
 #include "uk/pcsc.h"
@@ -77,11 +78,30 @@ struct ukd_tokens {
     bool mon_done; /* monitor_main returned (guarded by mu) */
     uk_renew_policy policy;
     char journal_dir[4200]; /* "" when renewal is off */
+    uk_rpc_journal journal; /* over journal_dir (daemon/journal.c) */
     bool renew_remove_old;
     bool renew_allow_subject_change;
     void (*wake)(void *);
     void *wake_ctx;
 };
+
+/* The renewal journal as the protocol layer sees it: files in journal_dir. */
+static uk_rc journal_put(void *ctx, const char *id, const cJSON *record)
+{
+    uk_rc rc = uk_journal_open_dir(ctx);
+
+    return rc == UK_OK ? uk_journal_put(ctx, id, record) : rc;
+}
+
+static uk_rc journal_list(void *ctx, cJSON **out, size_t *damaged)
+{
+    return uk_journal_list(ctx, out, damaged);
+}
+
+static uk_rc journal_remove(void *ctx, const char *id)
+{
+    return uk_journal_remove(ctx, id);
+}
 
 /* Appends output; called with mu held. The wake-up happens after unlock. */
 static void push_locked(ukd_tokens *t, ukd_output_kind kind, uint64_t session, char *json)
@@ -259,7 +279,7 @@ static void fill_env(ukd_tokens *t, uk_token *tok, uk_pin_guard *guard, uk_rpc_t
     env->guard = guard;
     env->now = (int64_t)time(NULL);
     env->policy = t->policy;
-    env->journal_dir = t->journal_dir[0] != '\0' ? t->journal_dir : NULL;
+    env->journal = t->journal_dir[0] != '\0' ? &t->journal : NULL;
     env->renew_remove_old = t->renew_remove_old;
     env->renew_allow_subject_change = t->renew_allow_subject_change;
 }
@@ -583,6 +603,7 @@ uk_rc ukd_tokens_start(const ukd_tokens_opts *opts, void (*wake)(void *), void *
     t->policy = opts->policy;
     snprintf(t->journal_dir, sizeof(t->journal_dir), "%s",
              opts->journal_dir != NULL ? opts->journal_dir : "");
+    t->journal = (uk_rpc_journal){t->journal_dir, journal_put, journal_list, journal_remove};
     t->renew_remove_old = opts->renew_remove_old;
     t->renew_allow_subject_change = opts->renew_allow_subject_change;
     t->wake = wake;

@@ -10,7 +10,7 @@
  * public key back), the renewal's id and the certificate being renewed, so
  * install, pending and cancel work from the token alone, journal or not.
  *
- * The journal (one record per renewal, see uk/journal.h) adds what the
+ * The journal (one record per renewal, see uk_rpc_journal in uk/rpc.h) adds what the
  * token cannot hold: the CSR and proof handed out, the challenge, the
  * state. A record is written before each step that changes the card:
  *
@@ -36,7 +36,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "uk/journal.h"
 #include "uk/log.h"
 #include "uk/mem.h"
 
@@ -371,7 +370,7 @@ static uk_rc records_load(uk_rpc_token_env *env, cJSON **out, size_t *damaged)
     if (mine == NULL) {
         return UK_E_NOMEM;
     }
-    rc = uk_journal_list(env->journal_dir, &all, damaged);
+    rc = env->journal->list(env->journal->ctx, &all, damaged);
     if (rc != UK_OK) {
         cJSON_Delete(mine);
         return rc;
@@ -411,10 +410,7 @@ static uk_rc record_put(uk_rpc_token_env *env, const char *id, cJSON *rec, const
         return UK_E_NOMEM;
     }
     cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
-    rc = uk_journal_open_dir(env->journal_dir);
-    if (rc == UK_OK) {
-        rc = uk_journal_put(env->journal_dir, id, copy);
-    }
+    rc = env->journal->put(env->journal->ctx, id, copy);
     cJSON_Delete(copy);
     if (rc != UK_OK) {
         uk_err("journal record %s not written: %s", id, uk_rc_name(rc));
@@ -426,7 +422,7 @@ static uk_rc record_put(uk_rpc_token_env *env, const char *id, cJSON *rec, const
 
 static void record_drop(uk_rpc_token_env *env, const char *id)
 {
-    uk_rc rc = uk_journal_remove(env->journal_dir, id);
+    uk_rc rc = env->journal->remove(env->journal->ctx, id);
 
     if (rc != UK_OK && rc != UK_E_NOT_FOUND) {
         uk_warn("journal record %s not removed: %s", id, uk_rc_name(rc));
@@ -913,7 +909,7 @@ uk_rc uk_rpc_h_renew_begin(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON *
     uk_key_type type;
     uk_rc rc;
 
-    if (env->journal_dir == NULL) {
+    if (env->journal == NULL) {
         return UK_E_UNSUPPORTED;
     }
     rc = begin_old(env, uk_rpc_param_str(req, "certId"), &old, extra);
@@ -1292,7 +1288,7 @@ uk_rc uk_rpc_h_renew_install(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON
     char done_id[CERT_ID_LEN + 1];
     uk_rc rc;
 
-    if (env->journal_dir == NULL) {
+    if (env->journal == NULL) {
         return UK_E_UNSUPPORTED;
     }
     rc = chain_parse(uk_rpc_param_str(req, "certificate"), &chain);
@@ -1463,7 +1459,7 @@ uk_rc uk_rpc_h_renew_pending(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON
 
     (void)req;
     (void)extra;
-    if (env->journal_dir == NULL) {
+    if (env->journal == NULL) {
         return UK_E_UNSUPPORTED;
     }
     rc = records_load(env, &records, &damaged);
@@ -1538,7 +1534,7 @@ uk_rc uk_rpc_h_renew_cancel(uk_rpc_token_env *env, const uk_rpc_req *req, cJSON 
     const staged *st;
     uk_rc rc;
 
-    if (env->journal_dir == NULL) {
+    if (env->journal == NULL) {
         return UK_E_UNSUPPORTED;
     }
     rc = records_load(env, &records, NULL);

@@ -31,11 +31,11 @@
 #include "client.h"
 #include "config.h"
 #include "helper.h"
+#include "journal.h"
 #include "model.h"
 #include "platform/platform.h"
 #include "remind.h"
 #include "text.h"
-#include "uk/journal.h"
 #include "uk/log.h"
 
 #define UKT_VERSION "0.1.0"

@@ -43,6 +43,39 @@ deb_path() {
     printf '%s/ukeyd_%s_%s.deb\n' "$UK_BUILD_DIR" "$UK_VERSION" "$arch"
 }
 
+# The tray's package, ukey-tray_<version>_<arch>.deb (built only when the
+# tree builds the tray: UK_TRAY=1 from ctest).
+tray_deb_path() {
+    local arch
+    arch="$(dpkg --print-architecture)"
+    printf '%s/ukey-tray_%s_%s.deb\n' "$UK_BUILD_DIR" "$UK_VERSION" "$arch"
+}
+
+# lint_deb DEB: lintian -E --pedantic; no tag of any level may be shown
+# (overridden ones, "O:", are printed and accepted).
+lint_deb() {
+    local deb="$1" tmp rc=0 out
+    local -a run=(lintian)
+    tmp="$(mktemp -d)"
+    # lintian warns against running as root; run it as nobody when we can,
+    # on a copy of the package it can read
+    if ((EUID == 0)) && command -v runuser >/dev/null 2>&1 && id nobody >/dev/null 2>&1; then
+        chmod 0777 "$tmp"
+        install -m 0644 "$deb" "$tmp/$(basename "$deb")"
+        deb="$tmp/$(basename "$deb")"
+        run=(runuser -u nobody -- env HOME="$tmp" TMPDIR="$tmp" lintian)
+    fi
+    echo "lintian $(lintian --print-version) on $(basename "$deb")"
+    out="$("${run[@]}" -E --pedantic -I --show-overrides \
+        --fail-on "error,warning,info,pedantic" "$deb" 2>&1)" || rc=$?
+    rm -rf "$tmp"
+    printf '%s\n' "$out"
+    ((rc == 0)) || fail "lintian: exit status $rc"
+    if grep -Eq '^[EWIPX]: ' <<<"$out"; then
+        fail "lintian reported tags"
+    fi
+}
+
 need_deb() {
     need dpkg-deb dpkg
     UK_DEB="$(deb_path)"

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "journal.h"
 #include "remind.h"
-#include "uk/journal.h"
 
 #define DAY 86400LL
 

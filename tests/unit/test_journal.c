@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
-#include "uk/journal.h"
+#include "journal.h"
 
 static char dir[] = "/tmp/ukd-journal-XXXXXX";
 

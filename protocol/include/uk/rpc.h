@@ -172,16 +172,32 @@ void uk_pin_guard_clear(uk_pin_guard *g);
 typedef void (*uk_rpc_progress_fn)(void *ctx, const char *token_id, const char *renewal_id,
                                    const char *stage);
 
+/*
+ * Where renewals are journaled (DESIGN.md section 5). The protocol layer
+ * decides what a record holds and when it is written; the daemon owns the
+ * files (daemon/journal.c). Called on the token's worker thread.
+ *   put:    write record (an object) as id's record, durably, replacing any
+ *   list:   every record that parses, an array of objects each with "id"
+ *           added (caller deletes); *damaged counts the ones skipped
+ *   remove: delete id's record durably; UK_E_NOT_FOUND when there was none
+ */
+typedef struct uk_rpc_journal {
+    void *ctx;
+    uk_rc (*put)(void *ctx, const char *id, const cJSON *record);
+    uk_rc (*list)(void *ctx, cJSON **out, size_t *damaged);
+    uk_rc (*remove)(void *ctx, const char *id);
+} uk_rpc_journal;
+
 /* What a token method runs with. tok and guard are borrowed for the call. */
 typedef struct uk_rpc_token_env {
     uk_token *tok;
     uk_pin_guard *guard; /* required for pin.* and renew.* */
     int64_t now;         /* UTC seconds */
     uk_renew_policy policy;
-    /* renewal: the journal directory (NULL: renew.* answer NOT_SUPPORTED),
-     * whether the old certificate stays after an install (the default) and
-     * whether an issued certificate may change the subject */
-    const char *journal_dir;
+    /* renewal: the journal (NULL: renew.* answer NOT_SUPPORTED), whether
+     * the old certificate stays after an install (the default) and whether
+     * an issued certificate may change the subject */
+    const uk_rpc_journal *journal;
     bool renew_remove_old;
     bool renew_allow_subject_change;
     uk_rpc_progress_fn progress; /* may be NULL */

@@ -5,7 +5,7 @@
  * directory entry is on disk).
  */
 #define _POSIX_C_SOURCE 200809L
-#include "uk/journal.h"
+#include "journal.h"
 
 #include <dirent.h>
 #include <errno.h>
