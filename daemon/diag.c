@@ -214,6 +214,15 @@ static cJSON *device_json(const ukd_diag_input *in, const ukd_usb_dev *d, const 
         if (k->driver_url[0] != '\0') {
             cJSON_AddStringToObject(o, "driverUrl", k->driver_url);
         }
+    } else {
+        /* an unknown model of a known maker: the maker's download helps */
+        const ukd_usbmaker *m = ukd_usbkeys_maker(in->keys, d->vid);
+        if (m != NULL) {
+            cJSON_AddStringToObject(o, "knownMaker", m->name);
+            if (m->driver_url[0] != '\0') {
+                cJSON_AddStringToObject(o, "driverUrl", m->driver_url);
+            }
+        }
     }
     cJSON_ArrayForEach(rd, in->readers)
     {

@@ -369,6 +369,36 @@ static uk_rc parse_makers(const cJSON *obj, struct maker *out, size_t cap, size_
     return UK_OK;
 }
 
+/* Keeps the makers of an accepted document: same vid replaces. */
+static uk_rc merge_makers(ukd_usbkeys *db, const struct maker *add, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ukd_usbmaker *m = NULL;
+        for (size_t j = 0; j < db->n_makers; j++) {
+            if (db->makers[j].vid == add[i].vid) {
+                m = &db->makers[j];
+            }
+        }
+        if (m == NULL) {
+            if (db->n_makers == db->cap_makers) {
+                size_t cap = db->cap_makers ? db->cap_makers * 2 : 16;
+                ukd_usbmaker *v = realloc(db->makers, cap * sizeof(*v));
+                if (v == NULL) {
+                    return UK_E_NOMEM;
+                }
+                db->makers = v;
+                db->cap_makers = cap;
+            }
+            m = &db->makers[db->n_makers++];
+        }
+        memset(m, 0, sizeof(*m));
+        m->vid = add[i].vid;
+        snprintf(m->name, sizeof(m->name), "%s", add[i].name);
+        snprintf(m->driver_url, sizeof(m->driver_url), "%s", add[i].url ? add[i].url : "");
+    }
+    return UK_OK;
+}
+
 uk_rc ukd_usbkeys_parse(ukd_usbkeys *db, const char *txt, size_t len, const char *origin,
                         char **err)
 {
@@ -428,6 +458,9 @@ uk_rc ukd_usbkeys_parse(ukd_usbkeys *db, const char *txt, size_t len, const char
         }
     }
     rc = add_entries(db, keys, makers, n_makers, origin, err);
+    if (rc == UK_OK) {
+        rc = merge_makers(db, makers, n_makers);
+    }
 out:
     cJSON_Delete(root);
     return rc;
@@ -471,10 +504,21 @@ const ukd_usbkey *ukd_usbkeys_find(const ukd_usbkeys *db, uint16_t vid, uint16_t
     return NULL;
 }
 
+const ukd_usbmaker *ukd_usbkeys_maker(const ukd_usbkeys *db, uint16_t vid)
+{
+    for (size_t i = 0; db != NULL && i < db->n_makers; i++) {
+        if (db->makers[i].vid == vid) {
+            return &db->makers[i];
+        }
+    }
+    return NULL;
+}
+
 void ukd_usbkeys_free(ukd_usbkeys *db)
 {
     if (db != NULL) {
         free(db->v);
+        free(db->makers);
         memset(db, 0, sizeof(*db));
     }
 }

@@ -45,10 +45,21 @@ typedef struct ukd_usbkey {
     size_t n_modules;
 } ukd_usbkey;
 
+/* A maker by USB vendor id (the list's "makers"): names an unknown
+ * device of a known maker and gives its driver download. */
+typedef struct ukd_usbmaker {
+    uint16_t vid;
+    char name[64];
+    char driver_url[256]; /* "" when unknown */
+} ukd_usbmaker;
+
 typedef struct ukd_usbkeys {
     ukd_usbkey *v;
     size_t n;
     size_t cap;
+    ukd_usbmaker *makers;
+    size_t n_makers;
+    size_t cap_makers;
 } ukd_usbkeys;
 
 /* "ccid" / "vendor". */
@@ -71,6 +82,9 @@ uk_rc ukd_usbkeys_load_file(ukd_usbkeys *db, const char *path, char **err);
 
 /* The entry for vid:pid, or NULL. Borrowed until the next change of db. */
 const ukd_usbkey *ukd_usbkeys_find(const ukd_usbkeys *db, uint16_t vid, uint16_t pid);
+
+/* The maker of vendor id vid, or NULL. Borrowed like ukd_usbkeys_find. */
+const ukd_usbmaker *ukd_usbkeys_maker(const ukd_usbkeys *db, uint16_t vid);
 
 void ukd_usbkeys_free(ukd_usbkeys *db);
 

@@ -34,6 +34,9 @@ static void test_installed_list(const char *path)
     CHECK(ukd_usbkeys_find(&db, 0xa625, 0x0801) != NULL);           /* TianYu */
     CHECK(ukd_usbkeys_find(&db, 0x163c, 0x0407) != NULL);           /* Watchdata */
     CHECK(ukd_usbkeys_find(&db, 0x096e, 0x0ffe) == NULL);
+    CHECK(ukd_usbkeys_maker(&db, 0x055c) != NULL &&
+          strcmp(ukd_usbkeys_maker(&db, 0x055c)->name, "Longmai") == 0);
+    CHECK(ukd_usbkeys_maker(&db, 0x0001) == NULL);
     free(err);
 }
 
@@ -293,6 +296,9 @@ static void test_usb_rules(void)
                  "does not support this model") != NULL);
     d = cJSON_GetArrayItem(cJSON_GetObjectItem(w.usb, "devices"), 0);
     CHECK(cJSON_IsFalse(cJSON_GetObjectItem(d, "known")));
+    /* an unknown model of a known maker: the maker's name and download */
+    CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(d, "knownMaker")), "Feitian") == 0);
+    CHECK(cJSON_GetObjectItem(problem(&w, "CCID_NOT_LISTED"), "driverUrl") != NULL);
     CHECK(cJSON_IsFalse(cJSON_GetObjectItem(d, "driverListed")));
     CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(d, "kind")), "ccid") == 0);
     /* a listed one without a reader: the other advice */

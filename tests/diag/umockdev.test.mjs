@@ -51,6 +51,9 @@ test('enumeration: libusb sees the fake keys, sysfs gives their strings; a keybo
     ['Feitian', 'ePass Test Unlisted', 'FT0001', 'ccid', false, true]);
   assert.deepEqual(c.interfaceClasses, ['0b']);
   assert.equal(c.driverListed, false);
+  // an unknown model of a known maker: the maker and its download
+  assert.equal(c.knownMaker, 'Feitian');
+  assert.match(c.driverUrl, /^https:\/\//);
   const v = dev(env, '096e', '0309');
   assert.deepEqual([v.kind, v.known, v.knownName, v.knownMaker, v.product], ['vendor', true, 'ePass3000GM', 'Feitian', 'ePass3000GM']);
   assert.match(v.driverUrl, /^https:\/\//);
