@@ -19,6 +19,7 @@
 #include "platform/platform.h"
 #include "uk/file.h"
 #include "uk/p11.h"
+#include "usbkeys.h"
 
 #define CONFIG_MAX_BYTES (64 * 1024)
 
@@ -48,6 +49,8 @@ void ukd_config_free(ukd_config *cfg)
         cfg->p11_modules[i] = NULL;
     }
     cfg->n_p11_modules = 0;
+    free(cfg->usb_keys_json);
+    cfg->usb_keys_json = NULL;
 }
 
 static uk_rc fail(char **err, const char *path, const char *key, const char *fmt, ...)
@@ -334,6 +337,72 @@ void ukd_config_p11_modules(const ukd_config *cfg, const char *const *registry_d
     }
 }
 
+/* An absolute path of printable characters, shorter than UKD_PATH_MAX. */
+static bool abs_path(const cJSON *v)
+{
+    size_t n;
+
+    if (!cJSON_IsString(v) || v->valuestring[0] != '/') {
+        return false;
+    }
+    n = strlen(v->valuestring);
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)v->valuestring[i] < 0x20) {
+            return false;
+        }
+    }
+    return n < UKD_PATH_MAX;
+}
+
+/* usbKeys: an array of absolute paths of more key lists and of inline
+ * entries. Inline entries are checked here (a bad one is a configuration
+ * error); the files are read when the daemon starts. */
+static uk_rc load_usb_keys(ukd_config *cfg, const cJSON *v, const char *path, char **err)
+{
+    const cJSON *m;
+    size_t i = 0;
+    ukd_usbkeys scratch = {0};
+    cJSON *inline_entries = cJSON_CreateArray();
+    char *entry_err = NULL;
+    uk_rc rc = UK_OK;
+
+    if (inline_entries == NULL) {
+        return UK_E_NOMEM;
+    }
+    if (!cJSON_IsArray(v)) {
+        rc = fail(err, path, "usbKeys",
+                  "must be an array of key list file paths and entries {vid, pid, kind, name}");
+        goto out;
+    }
+    cJSON_ArrayForEach(m, v)
+    {
+        char key[40];
+        snprintf(key, sizeof(key), "usbKeys[%zu]", i++);
+        if (cJSON_IsString(m)) {
+            if (!abs_path(m)) {
+                rc = fail(err, path, key, "a file must be given by its absolute path");
+                goto out;
+            }
+            continue;
+        }
+        cJSON_AddItemToArray(inline_entries, cJSON_Duplicate(m, true));
+    }
+    if (ukd_usbkeys_add_array(&scratch, inline_entries, "inline entries", &entry_err) != UK_OK) {
+        rc = fail(err, path, "usbKeys", "%s", entry_err ? entry_err : "invalid entry");
+        goto out;
+    }
+    free(cfg->usb_keys_json);
+    cfg->usb_keys_json = cJSON_PrintUnformatted(v);
+    if (cfg->usb_keys_json == NULL) {
+        rc = UK_E_NOMEM;
+    }
+out:
+    free(entry_err);
+    ukd_usbkeys_free(&scratch);
+    cJSON_Delete(inline_entries);
+    return rc;
+}
+
 /* Rejects an object with the same key twice (cJSON keeps both). */
 static const char *duplicate_key(const cJSON *obj)
 {
@@ -444,6 +513,20 @@ uk_rc ukd_config_load_file(ukd_config *cfg, const char *path, char **err)
                 goto out;
             }
             snprintf(cfg->hall_url, sizeof(cfg->hall_url), "%s", item->valuestring);
+        } else if (strcmp(k, "usbKeysFile") == 0) {
+            if (!abs_path(item)) {
+                rc = fail(err, path, k, "must be the absolute path of a key list file");
+                goto out;
+            }
+            snprintf(cfg->usb_keys_file, sizeof(cfg->usb_keys_file), "%s", item->valuestring);
+        } else if (strcmp(k, "usbKeys") == 0) {
+            rc = load_usb_keys(cfg, item, path, err);
+            if (rc != UK_OK) {
+                goto out;
+            }
+            if (rc != UK_OK) {
+                goto out;
+            }
         } else {
             rc = fail(err, path, k, "unknown key");
             goto out;

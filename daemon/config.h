@@ -27,6 +27,7 @@
 #define UKD_URL_MAX 1024
 #define UKD_MAX_P11 16
 #define UKD_P11_PATH_MAX 1024
+#define UKD_PATH_MAX 1024
 /* A placeholder, not a real hall: each CA sets hallUrl to its own. */
 #define UKD_DEFAULT_HALL_URL "https://hall.example.com/"
 
@@ -46,6 +47,11 @@ typedef struct ukd_config {
     char *p11_modules[UKD_MAX_P11];  /* pkcs11Modules: absolute paths */
     size_t n_p11_modules;
     bool p11_registered; /* pkcs11Registered: also p11-kit's modules and OpenSC */
+    /* diagnosis: the list of known USB-KEYs ("" = the installed one) and
+     * the usbKeys additions (files and inline entries, as compact JSON
+     * text; NULL = none) */
+    char usb_keys_file[UKD_PATH_MAX];
+    char *usb_keys_json;
 } ukd_config;
 
 /* The PKCS#11 modules ukeyd loads, the allowlist: those p11-kit registers

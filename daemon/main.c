@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "env.h"
 #include "platform/platform.h"
 #include "server.h"
 #include "uk/log.h"
@@ -126,6 +127,13 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check_only) {
+        /* the lists of known USB-KEYs: a bad one does not stop the daemon
+         * (env.check reports it), but a check should name it */
+        if (ukd_env_check_lists(&cfg, &err) != UK_OK) {
+            fprintf(stderr, "ukeyd: warning: %s\n", err ? err : "a list of known USB-KEYs");
+            free(err);
+            err = NULL;
+        }
         printf("configuration OK: port %d, %zu allowed origin(s)\n", cfg.port, cfg.n_origins);
         ukd_config_free(&cfg);
         return 0;

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "platform/platform.h"
 #include "tokens.h"
 #include "uk/buf.h"
@@ -52,6 +53,7 @@ struct session {
     bool unix_peer; /* ukeyctl / tray on the Unix socket */
     bool hello;     /* system.hello seen: events are sent */
     bool closing;
+    char min_daemon[40]; /* system.hello's minDaemonVersion, "" if none */
     uk_buf rx;
     struct outmsg *out_head;
     struct outmsg *out_tail;
@@ -69,6 +71,7 @@ struct server {
     bool adopted[3]; /* lws owns (and closes) listen_fd[0], [1], unix_fd */
     char unix_path[4200];
     ukd_tokens *tokens;
+    ukd_env *env;
     struct session *sessions;
     int n_clients; /* TCP clients accepted and not yet closed */
     uint64_t next_id;
@@ -214,6 +217,18 @@ static void deliver(void)
         }
     }
     ukd_output_free(all);
+    if (ukd_env_take_changed(srv.env)) {
+        cJSON *p = cJSON_CreateObject();
+        char *json;
+        cJSON_AddStringToObject(p, "cause", "usb");
+        json = uk_rpc_notification("env.changed", p);
+        for (struct session *s = srv.sessions; json != NULL && s != NULL; s = s->next) {
+            if (s->hello) {
+                queue_json(s, json);
+            }
+        }
+        free(json);
+    }
 }
 
 /* ---- the daemon's own methods ------------------------------------------ */
@@ -229,75 +244,6 @@ static cJSON *hello_result(void)
     cJSON_AddNumberToObject(r, "protocol", UK_PROTOCOL_VERSION);
     cJSON_AddStringToObject(r, "minSdkVersion", UKD_MIN_SDK);
     cJSON_AddItemToObject(r, "capabilities", caps);
-    return r;
-}
-
-static cJSON *problem(const char *code, const char *severity, const char *zh, const char *en)
-{
-    cJSON *p = cJSON_CreateObject();
-    cJSON *msg = cJSON_CreateObject();
-
-    cJSON_AddStringToObject(p, "code", code);
-    cJSON_AddStringToObject(p, "severity", severity);
-    cJSON_AddStringToObject(msg, "zh-CN", zh);
-    cJSON_AddStringToObject(msg, "en", en);
-    cJSON_AddItemToObject(p, "message", msg);
-    return p;
-}
-
-static cJSON *env_result(void)
-{
-    cJSON *r = cJSON_CreateObject();
-    cJSON *daemon = cJSON_CreateObject();
-    cJSON *pcsc = cJSON_CreateObject();
-    cJSON *problems = cJSON_CreateArray();
-    bool pcsc_ok = false;
-    cJSON *readers = ukd_tokens_readers_json(srv.tokens, &pcsc_ok);
-    cJSON *tokens = ukd_tokens_list_json(srv.tokens);
-    int n_readers = cJSON_GetArraySize(readers);
-    int n_tokens = cJSON_GetArraySize(tokens);
-    int n_cards = 0;
-    int n_unsupported = 0;
-    const cJSON *rd;
-
-    cJSON_ArrayForEach(rd, readers)
-    {
-        n_cards += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rd, "card"));
-        n_unsupported += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rd, "card")) &&
-                         !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rd, "cardSupported"));
-    }
-    cJSON_AddStringToObject(daemon, "version", UKD_VERSION);
-    cJSON_AddBoolToObject(daemon, "running", true);
-    cJSON_AddNumberToObject(daemon, "port", srv.port);
-    cJSON_AddBoolToObject(pcsc, "running", pcsc_ok);
-    if (!pcsc_ok) {
-        cJSON_AddItemToArray(problems,
-                             problem("PCSC_UNAVAILABLE", "error",
-                                     "智能卡服务（pcscd）未运行，请启动该服务后重新检测。",
-                                     "The smart card service (pcscd) is not running; "
-                                     "start it and check again."));
-    } else if (n_readers == 0) {
-        cJSON_AddItemToArray(problems,
-                             problem("NO_READER", "error",
-                                     "未检测到 USB-KEY，请插入 USB-KEY 并确认驱动已安装。",
-                                     "No USB-KEY or reader found; insert the key and "
-                                     "make sure its driver is installed."));
-    } else if (n_cards == 0) {
-        cJSON_AddItemToArray(
-            problems, problem("NO_CARD", "error", "请插入 USB-KEY。", "Insert the USB-KEY."));
-    } else if (n_unsupported > 0 && n_tokens == 0) {
-        cJSON_AddItemToArray(problems,
-                             problem("CARD_UNSUPPORTED", "error",
-                                     "无法识别插入的 USB-KEY，请联系在线客服。",
-                                     "The inserted key has no supported application; contact "
-                                     "support."));
-    }
-    cJSON_AddItemToObject(r, "daemon", daemon);
-    cJSON_AddItemToObject(r, "pcsc", pcsc);
-    cJSON_AddItemToObject(r, "readers", readers);
-    cJSON_AddItemToObject(r, "tokens", tokens);
-    cJSON_AddItemToObject(r, "pkcs11", ukd_tokens_p11_json(srv.tokens));
-    cJSON_AddItemToObject(r, "problems", problems);
     return r;
 }
 
@@ -323,13 +269,17 @@ static void handle_message(struct session *s, const char *msg, size_t len)
         return;
     }
     if (strcmp(req.method, "system.hello") == 0) {
+        const cJSON *need = cJSON_GetObjectItemCaseSensitive(req.params, "minDaemonVersion");
         s->hello = true;
+        snprintf(s->min_daemon, sizeof(s->min_daemon), "%s",
+                 cJSON_IsString(need) ? need->valuestring : "");
         result = hello_result();
     } else if (strcmp(req.method, "system.ping") == 0) {
         result = cJSON_CreateObject();
         cJSON_AddBoolToObject(result, "pong", true);
     } else if (strcmp(req.method, "env.check") == 0) {
-        result = env_result();
+        result = ukd_env_check(srv.env, srv.tokens, UKD_VERSION, srv.port,
+                               s->min_daemon[0] != '\0' ? s->min_daemon : NULL);
     } else if (strcmp(req.method, "token.list") == 0) {
         result = cJSON_CreateObject();
         cJSON_AddItemToObject(result, "tokens", ukd_tokens_list_json(srv.tokens));
@@ -784,6 +734,9 @@ uk_rc ukd_server_run(const ukd_config *cfg, const char *runtime_dir, volatile si
     opts.p11_init_reserved = p11_ir;
     opts.n_p11_modules = p11.n;
     rc = ukd_tokens_start(&opts, wake_from_worker, NULL, &srv.tokens);
+    if (rc == UK_OK) {
+        rc = ukd_env_start(cfg, wake_from_worker, NULL, &srv.env);
+    }
     if (rc != UK_OK) {
         goto out;
     }
@@ -799,6 +752,8 @@ uk_rc ukd_server_run(const ukd_config *cfg, const char *runtime_dir, volatile si
     uk_info("stopping");
 out:
     /* workers first: they finish their card operation, then the loop goes */
+    ukd_env_stop(srv.env);
+    srv.env = NULL;
     ukd_tokens_stop(srv.tokens);
     srv.tokens = NULL;
     if (srv.ctx != NULL) {

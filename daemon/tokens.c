@@ -26,6 +26,7 @@
 #define MAX_SLOTS 32
 /* how long shutdown waits for a worker or module stuck in a call */
 #define STOP_GRACE_SECONDS 10
+#define FACTS_MAX_AGE 60 /* seconds before env.check asks for a fresh read */
 
 struct job {
     uint64_t session;
@@ -51,11 +52,18 @@ struct worker {
     uint64_t running_session;
     bool running;
     uk_token_info info;
+    /* env.check's facts (PIN state, certificates), read by this worker
+     * when env.check asks and they are missing or old; never by the loop */
+    bool facts_wanted;
+    cJSON *facts;     /* owned; NULL until read */
+    int64_t facts_at; /* when read (UTC s); 0: stale */
     struct worker *next;
 };
 
 struct reader {
     char name[128];
+    uint8_t atr[UK_PCSC_ATR_MAX]; /* the card's, for env.check and support */
+    size_t atr_len;
     bool card;
     bool unsupported; /* a card no driver knows */
     bool opening;     /* its worker is still opening the card */
@@ -285,6 +293,104 @@ static void shadow_p11_locked(ukd_tokens *t, struct worker *piv)
     }
 }
 
+/* Runs one token method of our own on the worker (as a client's job
+ * would) and returns its result member, or NULL with *reason set. */
+static cJSON *own_call(uk_rpc_token_env *env, const char *method, const char **reason)
+{
+    cJSON *msg_json = cJSON_CreateObject();
+    cJSON *params = cJSON_CreateObject();
+    char *msg = NULL;
+    uk_rpc_req req;
+    char *err = NULL;
+    char *json;
+    cJSON *resp;
+    cJSON *result = NULL;
+    uk_rc rc;
+
+    *reason = "INTERNAL_ERROR";
+    /* built like a client's request, so it is checked like one */
+    cJSON_AddStringToObject(msg_json, "jsonrpc", "2.0");
+    cJSON_AddNumberToObject(msg_json, "id", 1);
+    cJSON_AddStringToObject(msg_json, "method", method);
+    cJSON_AddStringToObject(params, "tokenId", uk_token_info_get(env->tok)->id);
+    cJSON_AddItemToObject(msg_json, "params", params);
+    msg = cJSON_PrintUnformatted(msg_json);
+    cJSON_Delete(msg_json);
+    rc = msg != NULL ? uk_rpc_parse(msg, strlen(msg), &req, &err) : UK_E_NOMEM;
+    free(msg);
+    if (rc != UK_OK) {
+        free(err);
+        return NULL;
+    }
+    json = uk_rpc_token_call(env, &req);
+    uk_rpc_req_free(&req);
+    resp = json != NULL ? cJSON_Parse(json) : NULL;
+    free(json);
+    result = cJSON_DetachItemFromObjectCaseSensitive(resp, "result");
+    if (result == NULL) {
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(resp, "error"), "data");
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(data, "reason");
+        uk_rc why_rc = UK_E_INTERNAL;
+        if (cJSON_IsString(why)) {
+            uk_rc_from_name(why->valuestring, &why_rc);
+        }
+        *reason = uk_rc_name(why_rc);
+    }
+    cJSON_Delete(resp);
+    return result;
+}
+
+/* The facts env.check decides on: {pin, certs, readAt} or {error}. The
+ * same calls a client's token.info and cert.list make, so the card sees
+ * nothing new (one PIN status, certificates read once per insertion). */
+static cJSON *read_facts(uk_rpc_token_env *env)
+{
+    cJSON *facts = cJSON_CreateObject();
+    const char *reason = NULL;
+    cJSON *info = own_call(env, "token.info", &reason);
+    cJSON *certs = info != NULL ? own_call(env, "cert.list", &reason) : NULL;
+    char when[32];
+
+    if (facts == NULL) {
+        cJSON_Delete(info);
+        cJSON_Delete(certs);
+        return NULL;
+    }
+    if (info == NULL || certs == NULL) {
+        cJSON_AddStringToObject(facts, "error", reason);
+    } else {
+        cJSON_AddItemToObject(facts, "pin", cJSON_DetachItemFromObjectCaseSensitive(info, "pin"));
+        cJSON_AddItemToObject(facts, "certs",
+                              cJSON_DetachItemFromObjectCaseSensitive(certs, "certs"));
+    }
+    if (uk_rpc_time_iso8601(env->now, when, sizeof(when)) == UK_OK) {
+        cJSON_AddStringToObject(facts, "readAt", when);
+    }
+    cJSON_Delete(info);
+    cJSON_Delete(certs);
+    return facts;
+}
+
+static void fill_env(ukd_tokens *t, uk_token *tok, uk_pin_guard *guard, uk_rpc_token_env *env)
+{
+    memset(env, 0, sizeof(*env));
+    env->tok = tok;
+    env->guard = guard;
+    env->now = (int64_t)time(NULL);
+    env->policy = t->policy;
+    env->journal = t->journal_dir[0] != '\0' ? &t->journal : NULL;
+    env->renew_remove_old = t->renew_remove_old;
+    env->renew_allow_subject_change = t->renew_allow_subject_change;
+}
+
+/* Methods after which the cached facts may be wrong (PIN tries spent,
+ * certificates written): the next env.check reads them again. */
+static bool changes_facts(const char *method)
+{
+    return strncmp(method, "pin.", 4) == 0 || strncmp(method, "renew.", 6) == 0;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -333,6 +439,12 @@ static void *worker_main(void *arg)
             uk_info("token in slot %lu of %s not opened: %s", w->slot, w->pm->path, uk_rc_name(rc));
         } else {
             uk_info("card in '%s' not opened: %s", w->reader, uk_rc_name(rc));
+            if (rc == UK_E_CARD_UNSUPPORTED) {
+                /* env.check now says CARD_UNSUPPORTED: tell the clients */
+                cJSON *p = reader_params(w->reader);
+                cJSON_AddStringToObject(p, "cause", "card");
+                notify_locked(t, "env.changed", p);
+            }
         }
     }
     if (w->pm == NULL) {
@@ -351,15 +463,38 @@ static void *worker_main(void *arg)
         struct job *j;
         uk_rpc_token_env env;
         char *json;
+        bool stale;
 
         pthread_mutex_lock(&t->mu);
-        while (w->head == NULL && !w->stop) {
+        while (w->head == NULL && !w->stop && !(w->facts_wanted && w->ready)) {
             pthread_cond_wait(&w->cv, &t->mu);
         }
         if (w->stop) {
             fail_jobs_locked(w, UK_E_CARD_REMOVED);
             pthread_mutex_unlock(&t->mu);
             break;
+        }
+        if (w->head == NULL) {
+            /* no client waits: read the facts env.check asked for */
+            cJSON *facts;
+            cJSON *p;
+            w->facts_wanted = false;
+            pthread_mutex_unlock(&t->mu);
+            fill_env(t, tok, guard, &env);
+            facts = read_facts(&env);
+            pthread_mutex_lock(&t->mu);
+            cJSON_Delete(w->facts);
+            w->facts = facts;
+            w->facts_at = env.now;
+            p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "cause", "token");
+            cJSON_AddStringToObject(p, "tokenId", w->info.id);
+            notify_locked(t, "env.changed", p);
+            pthread_mutex_unlock(&t->mu);
+            if (t->wake) {
+                t->wake(t->wake_ctx);
+            }
+            continue;
         }
         j = w->head;
         w->head = j->next;
@@ -371,21 +506,18 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&t->mu);
 
         /* the card work, outside the lock */
-        memset(&env, 0, sizeof(env));
-        env.tok = tok;
-        env.guard = guard;
-        env.now = (int64_t)time(NULL);
-        env.policy = t->policy;
-        env.journal = t->journal_dir[0] != '\0' ? &t->journal : NULL;
-        env.renew_remove_old = t->renew_remove_old;
-        env.renew_allow_subject_change = t->renew_allow_subject_change;
+        fill_env(t, tok, guard, &env);
         env.progress = progress_event;
         env.progress_ctx = &(struct progress_ctx){t, j->session};
         json = uk_rpc_token_call(&env, &j->req);
+        stale = j->req.method != NULL && changes_facts(j->req.method);
         uk_rpc_req_free(&j->req);
 
         pthread_mutex_lock(&t->mu);
         w->running = false;
+        if (stale) {
+            w->facts_at = 0;
+        }
         push_locked(t, UKD_OUT_RESPONSE, j->session, json);
         pthread_mutex_unlock(&t->mu);
         free(j);
@@ -412,6 +544,7 @@ static void *worker_main(void *arg)
         }
     }
     pthread_cond_destroy(&w->cv);
+    cJSON_Delete(w->facts);
     free(w);
     pthread_mutex_unlock(&t->mu);
     /* wake the loop while this worker still counts: once n_workers drops,
@@ -525,6 +658,11 @@ static void on_monitor(const uk_monitor_event *ev, void *ctx)
             if (strcmp(t->readers[i].name, ev->reader) == 0) {
                 t->readers[i].card = true;
                 t->readers[i].unsupported = false;
+                t->readers[i].atr_len = 0;
+                if (ev->atr != NULL && ev->atr_len <= sizeof(t->readers[i].atr)) {
+                    memcpy(t->readers[i].atr, ev->atr, ev->atr_len);
+                    t->readers[i].atr_len = ev->atr_len;
+                }
             }
         }
         for (size_t i = 0; i < t->n_readers; i++) {
@@ -932,6 +1070,35 @@ cJSON *ukd_tokens_list_json(ukd_tokens *t)
     return arr;
 }
 
+cJSON *ukd_tokens_env_json(ukd_tokens *t, int64_t now)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    pthread_mutex_lock(&t->mu);
+    for (struct worker *w = t->workers; arr != NULL && w != NULL; w = w->next) {
+        cJSON *o;
+        if (!w->ready || w->stop) {
+            continue;
+        }
+        o = uk_rpc_token_json(&w->info);
+        if (o == NULL) {
+            continue;
+        }
+        if (w->facts != NULL) {
+            cJSON_AddItemToObject(o, "facts", cJSON_Duplicate(w->facts, true));
+        }
+        if (w->facts == NULL || w->facts_at == 0 || now - w->facts_at > FACTS_MAX_AGE ||
+            now < w->facts_at) {
+            cJSON_AddBoolToObject(o, "factsPending", true);
+            w->facts_wanted = true;
+            pthread_cond_signal(&w->cv);
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return arr;
+}
+
 cJSON *ukd_tokens_readers_json(ukd_tokens *t, bool *pcsc_ok)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -946,6 +1113,13 @@ cJSON *ukd_tokens_readers_json(ukd_tokens *t, bool *pcsc_ok)
         cJSON_AddStringToObject(r, "name", t->readers[i].name);
         cJSON_AddBoolToObject(r, "card", t->readers[i].card);
         cJSON_AddBoolToObject(r, "cardSupported", t->readers[i].card && !t->readers[i].unsupported);
+        if (t->readers[i].card && t->readers[i].atr_len > 0) {
+            char hex[2 * UK_PCSC_ATR_MAX + 1];
+            for (size_t k = 0; k < t->readers[i].atr_len; k++) {
+                snprintf(hex + 2 * k, 3, "%02X", t->readers[i].atr[k]);
+            }
+            cJSON_AddStringToObject(r, "atr", hex);
+        }
         cJSON_AddItemToArray(arr, r);
     }
     pthread_mutex_unlock(&t->mu);

@@ -83,6 +83,14 @@ cJSON *ukd_tokens_readers_json(ukd_tokens *t, bool *pcsc_ok);
  * failed), description, slotEvents}. Loop thread. */
 cJSON *ukd_tokens_p11_json(ukd_tokens *t);
 
+/* env.check's tokens: the token objects, each with "facts" ({pin, certs,
+ * readAt} or {error}) as its worker last read them. Where the facts are
+ * missing or older than a minute the worker is asked to read them when it
+ * is idle — never the loop — the object says "factsPending": true, and an
+ * env.changed notification {"cause": "token", "tokenId"} follows the read.
+ * Loop thread; never blocks on a card. */
+cJSON *ukd_tokens_env_json(ukd_tokens *t, int64_t now);
+
 /* Number of jobs queued or running for a session (for the per-client cap). */
 int ukd_tokens_pending(ukd_tokens *t, uint64_t session);
 

@@ -7,9 +7,10 @@
  * Exit status: 0 done, 1 the daemon answered with an error, 2 usage,
  * 3 the daemon is not running (or not reachable).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* strcasestr */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,7 +18,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "platform/platform.h"
@@ -41,7 +45,10 @@ static void usage(FILE *f)
                "Commands:\n"
                "  status          is ukeyd running; its version and port\n"
                "  ping            round trip to the daemon\n"
-               "  env             the environment check (PC/SC, readers, keys, problems)\n"
+               "  env             the environment check: PC/SC, readers, USB keys, problems and\n"
+               "                  their fixes (in Chinese when LANG is zh_*)\n"
+               "  diagnose [FILE] write a support report (no PIN, no private data) to FILE\n"
+               "                  (default ukeyd-report-DATE.txt) to send to 在线客服\n"
                "  list            inserted USB-KEYs\n"
                "  certs [TOKEN]   certificates on a key (the only one if TOKEN is omitted)\n"
                "  watch           print reader and key events until interrupted\n"
@@ -215,39 +222,373 @@ static int cmd_simple(int fd, const char *method)
         if (n == 0) {
             puts("no USB-KEY inserted");
         }
-    } else if (strcmp(method, "env.check") == 0) {
-        const cJSON *x;
-        printf(
-            "daemon: ukeyd %s, port %d\n",
-            str(cJSON_GetObjectItemCaseSensitive(r, "daemon"), "version"),
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "daemon"), "port")
-                ->valueint);
-        printf("PC/SC service: %s\n", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-                                          cJSON_GetObjectItemCaseSensitive(r, "pcsc"), "running"))
-                                          ? "running"
-                                          : "NOT running");
-        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "readers"))
-        {
-            printf("reader: %s (%s)\n", str(x, "name"),
-                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "card")) ? "key inserted"
-                                                                             : "empty");
-        }
-        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "tokens"))
-        {
-            printf("key: %s %s\n", str(x, "tokenId"), str(x, "label"));
-        }
-        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "pkcs11"))
-        {
-            const char *problem = str(x, "problem");
-            printf("PKCS#11 module: %s %s%s%s\n", str(x, "module"), str(x, "status"),
-                   problem[0] != '\0' ? " " : "", problem);
-        }
-        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "problems"))
-        {
-            printf("problem %s: %s\n", str(x, "code"),
-                   str(cJSON_GetObjectItemCaseSensitive(x, "message"), "en"));
+    }
+    cJSON_Delete(msg);
+    return 0;
+}
+
+/* ---- env and diagnose ----------------------------------------------------- */
+
+static bool lang_zh(void)
+{
+    const char *vars[] = {"LC_ALL", "LC_MESSAGES", "LANG"};
+
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = getenv(vars[i]);
+        if (v != NULL && v[0] != '\0') {
+            return strncmp(v, "zh", 2) == 0;
         }
     }
+    return false;
+}
+
+static bool facts_pending(const cJSON *r)
+{
+    const cJSON *t;
+
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(r, "tokens"))
+    {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "factsPending"))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* env.check with the tokens' facts: when a key's facts are being read, the
+ * daemon answers at once and sends env.changed after the read; wait for
+ * those (bounded) and ask again. Returns the whole response message. */
+static cJSON *env_check_full(int fd, int *status)
+{
+    cJSON *msg = call(fd, "system.hello", NULL, status);
+    const cJSON *r;
+
+    if (msg == NULL) {
+        return NULL;
+    }
+    cJSON_Delete(msg);
+    msg = call(fd, "env.check", NULL, status);
+    for (int round = 0; msg != NULL && round < 3; round++) {
+        cJSON *ev;
+        r = cJSON_GetObjectItemCaseSensitive(msg, "result");
+        if (!facts_pending(r)) {
+            break;
+        }
+        /* a key's facts take a few card commands: 20 s is generous */
+        while ((ev = read_message(fd, 20000)) != NULL) {
+            bool done = strcmp(str(ev, "method"), "env.changed") == 0;
+            cJSON_Delete(ev);
+            if (done) {
+                break;
+            }
+        }
+        cJSON_Delete(msg);
+        msg = call(fd, "env.check", NULL, status);
+    }
+    return msg;
+}
+
+static void print_env(FILE *f, const cJSON *r, bool zh)
+{
+    const cJSON *x;
+    const cJSON *usb = cJSON_GetObjectItemCaseSensitive(r, "usb");
+    const cJSON *daemon = cJSON_GetObjectItemCaseSensitive(r, "daemon");
+    bool pcsc = cJSON_IsTrue(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "pcsc"), "running"));
+    int n = 0;
+
+    fprintf(f, zh ? "控件：ukeyd %s，端口 %d\n" : "daemon: ukeyd %s, port %d\n",
+            str(daemon, "version"),
+            cJSON_GetObjectItemCaseSensitive(daemon, "port") != NULL
+                ? cJSON_GetObjectItemCaseSensitive(daemon, "port")->valueint
+                : 0);
+    if (zh) {
+        fprintf(f, "智能卡服务（pcscd）：%s\n", pcsc ? "运行中" : "未运行");
+    } else {
+        fprintf(f, "PC/SC service: %s\n", pcsc ? "running" : "NOT running");
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(usb, "available"))) {
+        fprintf(f, zh ? "USB：可用%s\n" : "USB: available%s\n",
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(usb, "hotplug"))
+                    ? (zh ? "，支持热插拔" : ", hotplug on")
+                    : (zh ? "，不支持热插拔" : ", no hotplug"));
+    } else {
+        fprintf(f, zh ? "USB：不可用（%s）\n" : "USB: not available (%s)\n", str(usb, "reason"));
+    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "readers"))
+    {
+        bool card = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "card"));
+        fprintf(f, zh ? "读卡器：%s（%s）%s%s\n" : "reader: %s (%s)%s%s\n", str(x, "name"),
+                card ? (zh ? "已插入" : "key inserted") : (zh ? "空" : "empty"),
+                str(x, "atr")[0] ? "  ATR " : "", str(x, "atr"));
+    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(usb, "devices"))
+    {
+        const char *reader = str(x, "reader");
+        fprintf(f,
+                zh ? "USB 设备：%s:%s %s %s（%s%s%s）\n  读卡器：%s\n"
+                   : "USB device: %s:%s %s %s (%s%s%s)\n  reader: %s\n",
+                str(x, "vid"), str(x, "pid"), str(x, "maker"), str(x, "product"), str(x, "kind"),
+                str(x, "knownName")[0] ? ", " : "", str(x, "knownName"),
+                reader[0] ? reader : (zh ? "无" : "none"));
+    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "pkcs11"))
+    {
+        const char *problem = str(x, "problem");
+        fprintf(f, zh ? "PKCS#11 模块：%s %s%s%s\n" : "PKCS#11 module: %s %s%s%s\n",
+                str(x, "module"), str(x, "status"), problem[0] != '\0' ? " " : "", problem);
+    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "tokens"))
+    {
+        const cJSON *facts = cJSON_GetObjectItemCaseSensitive(x, "facts");
+        const cJSON *pin = cJSON_GetObjectItemCaseSensitive(facts, "pin");
+        const cJSON *tries = cJSON_GetObjectItemCaseSensitive(pin, "retriesLeft");
+        const cJSON *c;
+        fprintf(f, zh ? "USB-KEY：%s %s\n" : "key: %s %s\n", str(x, "tokenId"), str(x, "label"));
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pin, "blocked"))) {
+            fprintf(f, "%s", zh ? "  PIN 码：已锁定\n" : "  PIN: blocked\n");
+        } else if (cJSON_IsNumber(tries)) {
+            fprintf(f, zh ? "  PIN 码：还可尝试 %d 次\n" : "  PIN: %d tries left\n",
+                    tries->valueint);
+        }
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(facts, "certs"))
+        {
+            fprintf(f,
+                    zh ? "  证书：%s，有效期至 %s（%s）\n" : "  certificate: %s, until %s (%s)\n",
+                    str(c, "commonName"), str(c, "notAfter"), str(c, "status"));
+        }
+    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "problems"))
+    {
+        const char *lang = zh ? "zh-CN" : "en";
+        if (n++ == 0) {
+            fprintf(f, "%s", zh ? "\n发现的问题：\n" : "\nProblems:\n");
+        }
+        fprintf(f, "%s %s: %s\n", strcmp(str(x, "severity"), "info") == 0 ? "i" : "✗",
+                str(x, "code"), str(cJSON_GetObjectItemCaseSensitive(x, "message"), lang));
+        fprintf(f, zh ? "  解决办法：%s\n" : "  fix: %s\n",
+                str(cJSON_GetObjectItemCaseSensitive(x, "fix"), lang));
+    }
+    if (n == 0) {
+        fprintf(f, "%s", zh ? "\n检测通过。\n" : "\nAll checks passed.\n");
+    }
+}
+
+static int cmd_env(int fd)
+{
+    int status;
+    cJSON *msg = env_check_full(fd, &status);
+
+    if (msg == NULL) {
+        return status;
+    }
+    if (json_out) {
+        print_json(cJSON_GetObjectItemCaseSensitive(msg, "result"));
+    } else {
+        print_env(stdout, cJSON_GetObjectItemCaseSensitive(msg, "result"), lang_zh());
+    }
+    cJSON_Delete(msg);
+    return 0;
+}
+
+/* Copies a small text file into the report, each line indented. */
+static void copy_file(FILE *out, const char *path, const char *only_prefix)
+{
+    char line[512];
+    FILE *f = fopen(path, "re");
+
+    if (f == NULL) {
+        fprintf(out, "  (%s: %s)\n", path, strerror(errno));
+        return;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (only_prefix == NULL || strncmp(line, only_prefix, strlen(only_prefix)) == 0) {
+            fprintf(out, "  %s%s", line, strchr(line, '\n') ? "" : "\n");
+        }
+    }
+    fclose(f);
+}
+
+/* A command's output into the report (a fixed argv, no shell). */
+static void copy_command(FILE *out, const char *const argv[])
+{
+    char line[1024];
+    int pipefd[2];
+    pid_t pid;
+    FILE *f;
+
+    fflush(out);
+    if (pipe(pipefd) != 0) {
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, STDIN_FILENO);
+        dup2(pipefd[1], STDOUT_FILENO);
+        dup2(pipefd[1], STDERR_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        /* execvp's prototype predates const; it does not write argv */
+        union {
+            const char *const *c;
+            char *const *m;
+        } args = {.c = argv};
+        execvp(argv[0], args.m);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    f = pid > 0 ? fdopen(pipefd[0], "r") : NULL;
+    if (f == NULL) {
+        close(pipefd[0]);
+        return;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        fprintf(out, "  %s%s", line, strchr(line, '\n') ? "" : "\n");
+    }
+    fclose(f);
+    waitpid(pid, NULL, 0);
+}
+
+/* The configuration without secrets: nothing in ukeyd's configuration is
+ * a secret today, but any member whose name says so is masked, so a key
+ * added later cannot leak into a report. */
+static void mask_secrets(cJSON *o)
+{
+    cJSON *m;
+
+    cJSON_ArrayForEach(m, o)
+    {
+        const char *k = m->string != NULL ? m->string : "";
+        if (strcasestr(k, "pin") || strcasestr(k, "puk") || strcasestr(k, "secret") ||
+            strcasestr(k, "password") || strcasestr(k, "token") || strcasestr(k, "key") == k) {
+            if (!cJSON_IsArray(m) && !cJSON_IsObject(m)) {
+                cJSON_ReplaceItemViaPointer(o, m, cJSON_CreateString("(removed)"));
+                continue;
+            }
+        }
+        if (cJSON_IsArray(m) || cJSON_IsObject(m)) {
+            mask_secrets(m);
+        }
+    }
+}
+
+static void copy_config(FILE *out, const char *path)
+{
+    char *txt = NULL;
+    size_t len = 0;
+    cJSON *root;
+    char *s;
+
+    fprintf(out, "  %s:\n", path);
+    if (uk_file_read(path, 65536, &txt, &len) != UK_OK) {
+        fprintf(out, "    (none)\n");
+        return;
+    }
+    root = cJSON_ParseWithLength(txt, len);
+    free(txt);
+    if (root == NULL) {
+        fprintf(out, "    (not valid JSON)\n");
+        return;
+    }
+    mask_secrets(root);
+    s = cJSON_Print(root);
+    fprintf(out, "%s\n", s ? s : "");
+    free(s);
+    cJSON_Delete(root);
+}
+
+static int cmd_diagnose(int fd, const char *file)
+{
+    char name[64];
+    char user_cfg[4096];
+    time_t now = time(NULL);
+    struct tm tm;
+    struct utsname un;
+    const char *pkgs[] = {"dpkg-query",   "-W",     "-f",      "${Package} ${Version} ${Status}\\n",
+                          "ukeyd",        "pcscd",  "libccid", "libpcsclite1",
+                          "libusb-1.0-0", "opensc", "p11-kit", NULL};
+    const char *journal[] = {"journalctl", "--user",     "-u", "ukeyd",     "-n",
+                             "200",        "--no-pager", "-o", "short-iso", NULL};
+    const char *lsusb[] = {"lsusb", NULL};
+    int status;
+    cJSON *hello;
+    cJSON *msg;
+    FILE *out;
+    char *json;
+
+    gmtime_r(&now, &tm);
+    if (file == NULL) {
+        strftime(name, sizeof(name), "ukeyd-report-%Y%m%d-%H%M%S.txt", &tm);
+        file = name;
+    }
+    hello = call(fd, "system.hello", NULL, &status);
+    if (hello == NULL) {
+        return status;
+    }
+    msg = env_check_full(fd, &status);
+    if (msg == NULL) {
+        cJSON_Delete(hello);
+        return status;
+    }
+    out = fopen(file, "wx");
+    if (out == NULL) {
+        fprintf(stderr, "ukeyctl: cannot create %s: %s\n", file, strerror(errno));
+        cJSON_Delete(hello);
+        cJSON_Delete(msg);
+        return EXIT_ERROR;
+    }
+    fprintf(out, "ukeyd support report / USB-KEY 控件诊断报告\n");
+    fprintf(out, "Contains no PIN and no private key; certificates are public data.\n");
+    fprintf(out, "本报告不含 PIN 码和私钥，可发送给在线客服。\n\n");
+    strftime(name, sizeof(name), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(out, "== generated\n  %s by %s\n\n", name, UKCTL_VERSION_STRING);
+    fprintf(out, "== versions\n  ukeyd %s, protocol %d\n",
+            str(cJSON_GetObjectItemCaseSensitive(hello, "result"), "version"),
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(hello, "result"),
+                                             "protocol")
+                ? cJSON_GetObjectItemCaseSensitive(
+                      cJSON_GetObjectItemCaseSensitive(hello, "result"), "protocol")
+                      ->valueint
+                : 0);
+    copy_command(out, pkgs);
+    fprintf(out, "\n== distribution (/etc/os-release)\n");
+    copy_file(out, "/etc/os-release", "PRETTY_NAME");
+    copy_file(out, "/etc/os-release", "VERSION_ID");
+    if (uname(&un) == 0) {
+        fprintf(out, "\n== kernel\n  %s %s %s %s\n", un.sysname, un.release, un.version,
+                un.machine);
+    }
+    fprintf(out, "\n== environment check (env.check), readable\n");
+    print_env(out, cJSON_GetObjectItemCaseSensitive(msg, "result"), false);
+    fprintf(out, "\n== 环境检测\n");
+    print_env(out, cJSON_GetObjectItemCaseSensitive(msg, "result"), true);
+    fprintf(out, "\n== env.check as JSON (readers with ATRs, USB devices of interest, tokens, "
+                 "certificates without private data, problems)\n");
+    json = cJSON_Print(cJSON_GetObjectItemCaseSensitive(msg, "result"));
+    fprintf(out, "%s\n", json ? json : "");
+    free(json);
+    fprintf(out, "\n== all USB devices (lsusb)\n");
+    copy_command(out, lsusb);
+    fprintf(out, "\n== configuration (secrets removed)\n");
+    copy_config(out, UKD_SYSTEM_CONFIG);
+    if (ukd_platform_config_path(user_cfg, sizeof(user_cfg)) == UK_OK) {
+        copy_config(out, user_cfg);
+    }
+    fprintf(out, "\n== recent ukeyd log (journalctl --user -u ukeyd)\n");
+    copy_command(out, journal);
+    if (fclose(out) != 0) {
+        fprintf(stderr, "ukeyctl: cannot write %s\n", file);
+        cJSON_Delete(hello);
+        cJSON_Delete(msg);
+        return EXIT_ERROR;
+    }
+    printf("%s\n", file);
+    fprintf(stderr,
+            lang_zh() ? "诊断报告已写入 %s，请将该文件发送给在线客服。\n"
+                      : "Report written to %s; send this file to support (在线客服).\n",
+            file);
+    cJSON_Delete(hello);
     cJSON_Delete(msg);
     return 0;
 }
@@ -487,14 +828,17 @@ int main(int argc, char **argv)
     cmd = argv[i++];
     if (strcmp(cmd, "status") != 0 && strcmp(cmd, "ping") != 0 && strcmp(cmd, "env") != 0 &&
         strcmp(cmd, "list") != 0 && strcmp(cmd, "certs") != 0 && strcmp(cmd, "watch") != 0 &&
-        strcmp(cmd, "renew-pending") != 0 && strcmp(cmd, "renew-install") != 0) {
+        strcmp(cmd, "renew-pending") != 0 && strcmp(cmd, "renew-install") != 0 &&
+        strcmp(cmd, "diagnose") != 0) {
         fprintf(stderr, "ukeyctl: unknown command '%s'\n", cmd);
         usage(stderr);
         return EXIT_USAGE;
     }
     if (strcmp(cmd, "renew-install") == 0 ? (argc - i < 1 || argc - i > 2)
-        : (strcmp(cmd, "certs") == 0 || strcmp(cmd, "renew-pending") == 0) ? argc - i > 1
-                                                                           : i != argc) {
+        : (strcmp(cmd, "certs") == 0 || strcmp(cmd, "renew-pending") == 0 ||
+           strcmp(cmd, "diagnose") == 0)
+            ? argc - i > 1
+            : i != argc) {
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -507,7 +851,9 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "ping") == 0) {
         status = cmd_simple(fd, "system.ping");
     } else if (strcmp(cmd, "env") == 0) {
-        status = cmd_simple(fd, "env.check");
+        status = cmd_env(fd);
+    } else if (strcmp(cmd, "diagnose") == 0) {
+        status = cmd_diagnose(fd, i < argc ? argv[i] : NULL);
     } else if (strcmp(cmd, "list") == 0) {
         status = cmd_simple(fd, "token.list");
     } else if (strcmp(cmd, "certs") == 0) {

@@ -33,6 +33,7 @@
 static const rpc_param p_hello[] = {
     {"sdkVersion", RPC_P_STRING, false, 0, 32, RPC_F_ANY},
     {"client", RPC_P_STRING, false, 0, 128, RPC_F_ANY},
+    {"minDaemonVersion", RPC_P_STRING, false, 1, 32, RPC_F_ANY},
 };
 static const rpc_param p_token[] = {TOKEN_ID_PARAM};
 static const rpc_param p_cert_get[] = {

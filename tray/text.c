@@ -353,6 +353,11 @@ void ukt_env_report(ukt_lang lang, const cJSON *result, char *out, size_t cap)
     {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(x, "message");
         const char *text = str(msg, zh ? "zh-CN" : "en");
+        if (strcmp(str(x, "severity"), "info") == 0) {
+            /* a notice (a certificate's renewal window), not a problem */
+            add(&o, "ℹ %s\n", text[0] ? text : str(x, "code"));
+            continue;
+        }
         if (n++ == 0) {
             add(&o, "%s", zh ? "\n发现问题：\n" : "\nProblems:\n");
         }

@@ -35,7 +35,8 @@ export type DaemonReason =
   | 'CARD_ERROR' | 'CARD_UNSUPPORTED' | 'SECURITY_STATUS' | 'PIN_INCORRECT' | 'PIN_BLOCKED'
   | 'PIN_INVALID_FORMAT' | 'PUK_INCORRECT' | 'PUK_BLOCKED' | 'MGMT_AUTH_FAILED' | 'PIN_LAST_TRY'
   | 'RENEWAL_NOT_ALLOWED' | 'RENEWAL_PENDING' | 'RENEWAL_NOT_FOUND' | 'CERT_KEY_MISMATCH'
-  | 'CERT_NOT_VALID' | 'CERT_SUBJECT_MISMATCH' | 'NO_FREE_SLOT';
+  | 'CERT_NOT_VALID' | 'CERT_SUBJECT_MISMATCH' | 'NO_FREE_SLOT'
+  | 'MODULE_NOT_ALLOWED' | 'MODULE_LOAD_FAILED' | 'MODULE_INIT_FAILED';
 
 /** A reason: the known names, or a newer daemon's (names are never reused). */
 export type Reason = SdkReason | DaemonReason | (string & {});

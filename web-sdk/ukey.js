@@ -107,6 +107,9 @@ const MESSAGES = {
   CERT_NOT_VALID: ['新证书尚未生效或已过期，请联系客服。', 'The new certificate is not yet valid or has expired. Contact support.'],
   CERT_SUBJECT_MISMATCH: ['新证书的主题与原证书不一致，不能安装，请联系客服。', 'The new certificate\'s subject differs from the old one; it cannot be installed. Contact support.'],
   NO_FREE_SLOT: ['USB-KEY 存储空间已满，无法生成新密钥，请联系客服。', 'The USB-KEY has no free place for a new key. Contact support.'],
+  MODULE_NOT_ALLOWED: ['该 USB-KEY 驱动模块不在控件允许加载的列表中，请联系管理员或客服。', 'The USB-KEY driver module is not on the helper\'s list of allowed modules. Contact your administrator or support.'],
+  MODULE_LOAD_FAILED: ['USB-KEY 驱动模块无法加载，请重新安装厂商驱动。', 'The USB-KEY driver module cannot be loaded. Reinstall the maker\'s driver.'],
+  MODULE_INIT_FAILED: ['USB-KEY 驱动模块初始化失败，请重新插入 USB-KEY 或重新安装厂商驱动。', 'The USB-KEY driver module failed to start. Re-insert the key or reinstall the maker\'s driver.'],
   // JSON-RPC level (a page bug, not the user's)
   INVALID_JSON: ['请求格式错误（不是合法的 JSON）。', 'The request is not valid JSON.'],
   NUL_IN_STRING: ['请求中含有非法字符。', 'The request contains a NUL character.'],

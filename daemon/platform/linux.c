@@ -18,6 +18,32 @@
 #include "platform.h"
 #include "uk/log.h"
 
+uk_rc ukd_platform_data_dir(char *out, size_t cap)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+    int w;
+
+    if (n <= 0 || cap == 0) {
+        return UK_E_NOT_FOUND;
+    }
+    exe[n] = '\0';
+    /* <prefix>/bin/ukeyd -> <prefix> */
+    slash = strrchr(exe, '/');
+    if (slash == NULL) {
+        return UK_E_NOT_FOUND;
+    }
+    *slash = '\0';
+    slash = strrchr(exe, '/');
+    if (slash == NULL) {
+        return UK_E_NOT_FOUND;
+    }
+    *slash = '\0';
+    w = snprintf(out, cap, "%s/share/ukeyd", exe);
+    return w > 0 && (size_t)w < cap ? UK_OK : UK_E_SIZE;
+}
+
 uint32_t ukd_platform_uid(void)
 {
     return (uint32_t)getuid();

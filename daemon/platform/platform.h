@@ -40,6 +40,12 @@ uk_rc ukd_platform_tcp_peer_uid(int family, const uint8_t *addr, uint16_t port, 
 /* The uid of the process on the other end of a connected Unix socket. */
 uk_rc ukd_platform_unix_peer_uid(int fd, uint32_t *uid);
 
+/* The installed data directory that belongs to this executable:
+ * <prefix>/share/ukeyd for an executable in <prefix>/bin, so a package
+ * (/usr), a source install (~/.local) and a build tree's own install all
+ * find their files. UK_E_NOT_FOUND when the executable's path is unknown. */
+uk_rc ukd_platform_data_dir(char *out, size_t cap);
+
 /* Our own uid. */
 uint32_t ukd_platform_uid(void);
 

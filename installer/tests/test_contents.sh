@@ -23,7 +23,7 @@ field() {
 [[ "$(field Version)" == "$UK_VERSION" ]] || fail "Version: $(field Version), want $UK_VERSION"
 [[ "$(field Architecture)" == "$(dpkg --print-architecture)" ]] || fail "Architecture"
 depends="$(field Depends)"
-for lib in libwebsockets17 libcjson1 libpcsclite1 libssl3 libc6; do
+for lib in libwebsockets17 libcjson1 libpcsclite1 libssl3 libusb-1.0-0 libc6; do
     grep -Eq "(^|, )$lib( |,|$)" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 [[ "$(field Recommends)" == "pcscd, opensc-pkcs11" ]] || fail "Recommends: $(field Recommends)"
@@ -51,7 +51,8 @@ want="./etc/ukeyd/config.json
 ./usr/share/doc/ukeyd/examples/chromium-policy.json
 ./usr/share/doc/ukeyd/install.md
 ./usr/share/man/man1/ukeyctl.1.gz
-./usr/share/man/man1/ukeyd.1.gz"
+./usr/share/man/man1/ukeyd.1.gz
+./usr/share/ukeyd/usb-keys.json"
 have="$(dpkg-deb --fsys-tarfile "$UK_DEB" | tar -t | grep -v '/$' | sort)"
 if [[ "$have" != "$want" ]]; then
     diff <(echo "$want") <(echo "$have") >&2 || true

@@ -187,5 +187,7 @@ test('env.check', async () => {
   assert.equal(r.result.pcsc.running, true);
   assert.ok(r.result.readers.some((x) => x.card));
   assert.equal(r.result.tokens.length, 1);
-  assert.deepEqual(r.result.problems, []);
+  // ready: nothing in the way (the certificate's renewal notice is info,
+  // and a machine without USB gets the USB_UNAVAILABLE warning)
+  assert.deepEqual(r.result.problems.filter((p) => p.severity === 'error'), []);
 });

@@ -64,6 +64,12 @@ test('a module whose C_Initialize fails is reported in env.check; the others wor
   assert.equal(byPath[SOFTHSM].status, 'ok');
   assert.ok(env.tokens.some((t) => t.tokenId === hsmId));
   assert.match(d.log, /C_Initialize: CK_RV 0x30: MODULE_INIT_FAILED/);
+  // and a problem the environment page shows, naming the module
+  const prob = env.problems.find((p) => p.code === 'PKCS11_MODULE_FAILED');
+  assert.ok(prob, JSON.stringify(env.problems));
+  assert.equal(prob.module, FAIL);
+  assert.equal(prob.reason, 'MODULE_INIT_FAILED');
+  assert.equal(prob.severity, 'warning');
   // and ukeyctl env says so
   const cli = d.ukeyctl('env');
   assert.equal(cli.status, 0, cli.err);

@@ -60,7 +60,9 @@ test('a key plugged in: tokenInserted; listTokens, tokenInfo, envCheck', async (
   const env = await uk.envCheck();
   assert.equal(env.daemon.running, true);
   assert.equal(env.pcsc.running, true);
-  assert.deepEqual(env.problems, []);
+  // nothing in the way: info notices (a renewal window) and the warning of
+  // a machine without USB are not problems
+  assert.deepEqual(env.problems.filter((p) => p.severity === 'error'), []);
   assert.ok(env.readers.some((r) => r.name === READER && r.card));
 });
 

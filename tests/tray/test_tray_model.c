@@ -507,6 +507,15 @@ static void test_reports(void)
     HAS(s, "USB-KEY：ukey virtual PIV（piv:1）");
     HAS(s, "检测通过");
     cJSON_Delete(env);
+    /* an info notice is shown, but the check still passes */
+    env = parse("{\"daemon\": {\"version\": \"0.1.0\", \"port\": 17485}, \"pcsc\": {\"running\": "
+                "true}, \"readers\": [], \"tokens\": [], \"problems\": [{\"code\": "
+                "\"CERT_RENEWABLE\", \"severity\": \"info\", \"message\": {\"zh-CN\": "
+                "\"证书可以在线更新。\", \"en\": \"It can be renewed online now.\"}}]}");
+    ukt_env_report(UKT_LANG_ZH, env, s, sizeof(s));
+    HAS(s, "ℹ 证书可以在线更新。");
+    HAS(s, "检测通过");
+    cJSON_Delete(env);
 }
 
 int main(void)
