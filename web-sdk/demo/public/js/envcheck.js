@@ -10,6 +10,11 @@
 import { UKeyError, h, fill, mayConnectNow } from './hall.js';
 
 const SUPPORT = '400-000-0000';
+// env.check problems that concern a later step (the PIN, a certificate):
+// the environment itself is fine
+const LATER_STEP = new Set(['PIN_BLOCKED', 'CERT_EXPIRED', 'CERT_RENEWABLE', 'CERT_NOT_YET_RENEWABLE']);
+// problems whose fix is a driver or the smart card service
+const DRIVER_FAULT = new Set(['PCSC_UNAVAILABLE', 'NO_READER', 'CCID_NOT_LISTED', 'VENDOR_DRIVER_MISSING']);
 
 export class EnvCheck {
   /**
@@ -218,22 +223,34 @@ export class EnvCheck {
         ? `USB-KEY：${tokens.map((t) => `${t.label}（序列号 ${t.serial}）`).join('、')}`
         : '未插入 USB-KEY'],
     ];
-    const codes = problems.map((p) => p.code);
-    if (!problems.length && tokens.length) {
+    // Errors about the service, reader or key block the row; PIN and
+    // certificate states are for the wizard's later steps, and warnings or
+    // notices (no USB view in a container, a renewable certificate) are
+    // shown without failing the check.
+    const zh = (o) => (o && o['zh-CN']) || '';
+    const blocking = problems.filter((p) => p.severity === 'error' && !LATER_STEP.has(p.code));
+    const notes = problems.filter((p) => !blocking.includes(p)).map((p) => zh(p.message) || p.code);
+    const codes = blocking.map((p) => p.code);
+    if (!blocking.length && tokens.length) {
       this.driverRow.dataset.reason = '';
+      const ok = tokens.length === 1 ? `已识别 USB-KEY，位于读卡器“${tokens[0].reader}”。`
+        : `已识别 ${tokens.length} 个 USB-KEY。`;
       this.row(this.driverRow, 'driver.svg', 'USB-KEY 驱动状态', 'ok', '正常',
-        tokens.length === 1 ? `已识别 USB-KEY，位于读卡器“${tokens[0].reader}”。`
-          : `已识别 ${tokens.length} 个 USB-KEY。`, checks);
+        [ok, ...notes].join(' '), checks);
       this.setReady(true);
       return;
     }
-    const text = problems.map((p) => (p.message && p.message['zh-CN']) || p.code).join(' ') || '请插入 USB-KEY。';
+    const text = blocking.map((p) => zh(p.message) || p.code).join(' ') || '请插入 USB-KEY。';
+    const own = blocking.map((p) => zh(p.fix)).filter(Boolean).map((f) => h('p', f));
     let status;
     let fix;
-    if (codes.includes('PCSC_UNAVAILABLE')) {
+    if (codes.some((c) => DRIVER_FAULT.has(c))) {
       status = '驱动异常';
       fix = [h('a.btn.small', { href: '/help.html#downloads', 'data-action': 'driver' }, '下载驱动'),
-        h('p', 'Linux 上启动智能卡服务：', h('code', 'sudo systemctl start pcscd'))];
+        ...own];
+      if (codes.includes('PCSC_UNAVAILABLE')) {
+        fix.push(h('p', 'Linux 上启动智能卡服务：', h('code', 'sudo systemctl start pcscd')));
+      }
     } else if (codes.includes('CARD_UNSUPPORTED')) {
       status = '不支持的 USB-KEY';
       fix = [h('p', `请插入本中心发放的 USB-KEY；仍有问题请联系客服 ${SUPPORT}。`)];
@@ -243,7 +260,8 @@ export class EnvCheck {
         h('p.muted', `插入后仍显示异常，请联系客服 ${SUPPORT}。`)];
     }
     this.driverRow.dataset.reason = codes.join(',') || 'NO_CARD';
-    this.row(this.driverRow, 'driver.svg', 'USB-KEY 驱动状态', 'bad', status, text, checks, fix);
+    this.row(this.driverRow, 'driver.svg', 'USB-KEY 驱动状态', 'bad', status,
+      [text, ...notes].join(' '), checks, fix);
     this.setReady(false);
   }
 
