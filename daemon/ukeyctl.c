@@ -257,28 +257,42 @@ static bool facts_pending(const cJSON *r)
 
 /* env.check with the tokens' facts: when a key's facts are being read, the
  * daemon answers at once and sends env.changed after the read; wait for
- * those (bounded) and ask again. Returns the whole response message. */
+ * those and ask again, within ENV_WAIT_MS in all (a key or a module that
+ * hangs must not hang the command: its facts are then printed as pending).
+ * Returns the whole response message. */
+#define ENV_WAIT_MS 15000
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
 static cJSON *env_check_full(int fd, int *status)
 {
     cJSON *msg = call(fd, "system.hello", NULL, status);
     const cJSON *r;
+    struct timespec t0;
 
     if (msg == NULL) {
         return NULL;
     }
     cJSON_Delete(msg);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     msg = call(fd, "env.check", NULL, status);
     for (int round = 0; msg != NULL && round < 3; round++) {
         cJSON *ev;
+        long left = ENV_WAIT_MS - ms_since(&t0);
         r = cJSON_GetObjectItemCaseSensitive(msg, "result");
-        if (!facts_pending(r)) {
+        if (!facts_pending(r) || left <= 0) {
             break;
         }
-        /* a key's facts take a few card commands: 20 s is generous */
-        while ((ev = read_message(fd, 20000)) != NULL) {
+        while ((ev = read_message(fd, (int)left)) != NULL) {
             bool done = strcmp(str(ev, "method"), "env.changed") == 0;
             cJSON_Delete(ev);
-            if (done) {
+            left = ENV_WAIT_MS - ms_since(&t0);
+            if (done || left <= 0) {
                 break;
             }
         }
@@ -345,6 +359,11 @@ static void print_env(FILE *f, const cJSON *r, bool zh)
         const cJSON *tries = cJSON_GetObjectItemCaseSensitive(pin, "retriesLeft");
         const cJSON *c;
         fprintf(f, zh ? "USB-KEY：%s %s\n" : "key: %s %s\n", str(x, "tokenId"), str(x, "label"));
+        if (facts == NULL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "factsPending"))) {
+            fprintf(f, "%s",
+                    zh ? "  （USB-KEY 无响应，未能读取 PIN 码和证书状态）\n"
+                       : "  (the key did not answer: PIN and certificates not read)\n");
+        }
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pin, "blocked"))) {
             fprintf(f, "%s", zh ? "  PIN 码：已锁定\n" : "  PIN: blocked\n");
         } else if (cJSON_IsNumber(tries)) {

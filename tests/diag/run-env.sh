@@ -37,7 +37,7 @@ chmod 700 "$out/run"
 # shellcheck disable=SC2016 # a JavaScript template string, not the shell's
 node -e '
 const [file, src, extra] = process.argv.slice(1);
-const cfg = { port: 38485, allowedOrigins: ["https://hall.example.cn"],
+const cfg = { port: 38485, allowedOrigins: ["https://hall.example.cn"], pkcs11Registered: false,
   usbKeysFile: `${src}/share/usb-keys.json`, ...JSON.parse(extra) };
 require("fs").writeFileSync(file, JSON.stringify(cfg));
 ' "$out/cfg/ukeyd/config.json" "$UK_SOURCE_DIR" "$extra"

@@ -78,9 +78,25 @@ test('a module whose C_Initialize fails is reported in env.check; the others wor
 });
 
 test('a module hanging in a call blocks only its token: the socket and other tokens answer', async () => {
-  // cert.list on the hanging token: its worker is stuck in C_FindObjectsInit
+  // The module stops in C_FindObjectsInit until the test writes to its FIFO,
+  // once per call. env.check (the test above) asks every idle token's worker
+  // to read its facts (PIN state, certificates), so the hanging token's
+  // worker may already be waiting there before the cert.list below: count
+  // the waits in the log and release each one.
+  const waits = () => (d.log.match(/C_FindObjectsInit waits/g) || []).length;
+  let released = 0;
+  const nextWait = async (n) => {
+    for (let i = 0; waits() < n && i < 400; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(waits() >= n, `no call waiting in the module (${waits()} < ${n})`);
+  };
+  const release = () => {
+    writeFileSync(fifo, 'x'); // returns once the waiting call opened the FIFO
+    released++;
+  };
   const hung = c.call('cert.list', { tokenId: HANG_ID }, 60000);
-  await d.waitLog(/C_FindObjectsInit waits/, 20000);
+  let settled = false;
+  void hung.then(() => { settled = true; });
+  await nextWait(1);
   // meanwhile, on the same connection and on another one
   const t0 = performance.now();
   const ping = await ok('system.ping');
@@ -95,15 +111,32 @@ test('a module hanging in a call blocks only its token: the socket and other tok
   console.log(`# while a module hangs: ping, token.list, cert.list on SoftHSM2, a second client in ${(performance.now() - t0).toFixed(0)} ms`);
   // a second request for the hanging token waits in its queue
   const queued = c.call('token.info', { tokenId: HANG_ID }, 60000);
-  let settled = false;
-  void hung.then(() => { settled = true; });
   assert.equal(settled, false);
-  // the module returns (the test writes to its FIFO): both answer
-  writeFileSync(fifo, 'x');
+  // the module returns (the test writes to its FIFO), call after call —
+  // the cert.list, the queued request, the facts read the second env.check
+  // asked for, in the worker's order — until both requests have answered
+  const answered = (pr) => {
+    const st = { done: false };
+    void pr.then(() => { st.done = true; });
+    return st;
+  };
+  const queuedState = answered(queued);
+  while (!settled || !queuedState.done) {
+    for (let i = 0; waits() <= released && !(settled && queuedState.done) && i < 400; i++) {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    if (waits() > released) {
+      release();
+    } else if (!(settled && queuedState.done)) {
+      assert.fail(`no answer and no call waiting in the module (${released} released)`);
+    }
+  }
   const r = await hung;
   assert.equal(r.error.data.reason, 'CARD_ERROR', JSON.stringify(r));
   const info = await queued;
   assert.ok(info.result || info.error, JSON.stringify(info));
+  // a facts read may follow (the second env.check asked for one): let it go
+  while (waits() > released) release();
 });
 
 test('a module path that is not absolute is refused at start', async () => {
