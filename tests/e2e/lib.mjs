@@ -128,7 +128,10 @@ export async function newPage(browser, { viewport = { width: 1280, height: 900 }
   const page = await context.newPage();
   page.errors = [];
   page.consoleLines = [];
-  page.on('pageerror', (e) => page.errors.push(e));
+  page.on('pageerror', (e) => {
+    page.errors.push(e);
+    page.consoleLines.push(`pageerror at ${page.url()}: ${e.name}: ${e.message}`);
+  });
   page.on('console', (m) => page.consoleLines.push(`${m.type()}: ${m.text()}`));
   page.setDefaultTimeout(WAIT);
   return { context, page };
@@ -144,7 +147,9 @@ export async function withPage(browser, name, fn, opts) {
   const { context, page } = await newPage(browser, opts);
   try {
     await fn(page, context);
-    if (page.errors.length) throw new Error(`script errors: ${page.errors.map((e) => e.stack).join('\n')}`);
+    if (page.errors.length) {
+      throw new Error(`script errors: ${page.errors.map((e) => e.stack || `${e.name}: ${e.message}` || String(e)).join('\n')}`);
+    }
   } catch (e) {
     await shot(page, `FAILED-${name}`).catch(() => {});
     const extra = `\n--- page console (${page.url()}):\n${page.consoleLines.slice(-30).join('\n')}`;

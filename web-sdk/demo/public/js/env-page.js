@@ -2,11 +2,11 @@
 //
 // 环境检测 as a page of its own: the check, and 下一步 into the renewal
 // once it passes.
-import { hallConfig, ukeyClient, h, $ } from './hall.js';
+import { hallConfig, ukeyClient, pageFailed, h, $ } from './hall.js';
 import { EnvCheck } from './envcheck.js';
 
-const cfg = await hallConfig();
-const uk = await ukeyClient();
+const cfg = await hallConfig().catch(pageFailed);
+const uk = await ukeyClient().catch(pageFailed);
 const next = h('a.btn', { href: '/renew.html', 'data-action': 'next', 'aria-disabled': 'true' }, '下一步');
 next.addEventListener('click', (ev) => {
   if (next.getAttribute('aria-disabled') === 'true') ev.preventDefault();
@@ -18,4 +18,4 @@ const check = new EnvCheck($('#env-check'), uk, cfg, {
     next.classList.toggle('disabled', !ready);
   },
 });
-check.start();
+check.start().catch(pageFailed);

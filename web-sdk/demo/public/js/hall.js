@@ -62,6 +62,27 @@ export async function api(method, url, body) {
   return doc;
 }
 
+// A page being left (a link followed mid-load) sees its requests cut off:
+// that is no failure to show.
+let leaving = false;
+addEventListener('pagehide', () => { leaving = true; });
+
+/**
+ * The page could not start (the hall's server did not answer): say so on
+ * the page instead of failing silently, unless the page is being left.
+ * Returns a promise that never settles, so a module's top-level
+ * `await x.catch(pageFailed)` stops there without an uncaught error.
+ */
+export function pageFailed(e) {
+  if (!leaving) {
+    console.warn('page start failed:', e);
+    const main = document.querySelector('main') || document.body;
+    main.prepend(h('div.note.error', { 'data-page-error': '' },
+      '无法连接服务大厅服务器，请检查网络后刷新页面重试。'));
+  }
+  return new Promise(() => {});
+}
+
 let clientPromise = null;
 
 /**

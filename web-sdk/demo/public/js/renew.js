@@ -12,7 +12,7 @@
 // The PIN stays in this page's memory from 检验 PIN 码 until renew.begin has
 // used it, and is asked for again to install.
 import {
-  hallConfig, ukeyClient, api, HallApiError, UKeyError, h, fill, $, fmtTime, fmtDate, fmtPrice,
+  hallConfig, ukeyClient, pageFailed, api, HallApiError, UKeyError, h, fill, $, fmtTime, fmtDate, fmtPrice,
   KEY_TYPES, confirmDialog,
 } from './hall.js';
 import { EnvCheck } from './envcheck.js';
@@ -22,8 +22,8 @@ const BEGIN_STAGES = [['verifyingPin', '验证 PIN 码'], ['generatingKey', '在
   ['storingPublicKey', '保存新公钥'], ['signingRequest', '签署证书请求'], ['submit', '提交证书请求']];
 const SUPPORT = '400-000-0000';
 
-const cfg = await hallConfig();
-const uk = await ukeyClient();
+const cfg = await hallConfig().catch(pageFailed);
+const uk = await ukeyClient().catch(pageFailed);
 const main = $('#renew');
 
 /** The wizard's state. */
