@@ -8,8 +8,11 @@
  * socket must get env.changed, and env.check must list the key. Then the
  * key is pulled: env.changed again and the list is empty.
  *
- * No pcscd is needed (the USB side does not depend on it). Every wait is
- * for an event, bounded at 20 s.
+ * No pcscd is needed (the USB side does not depend on it), nor PKCS#11
+ * modules: OpenSC's module starts a D-Bus connection from its ELF
+ * constructor, inside dlopen's loader lock, and umockdev's preload calls
+ * dlsym on every read and write, so the two deadlock. Every wait is for an
+ * event, bounded at 20 s.
  */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
@@ -54,11 +57,24 @@ static void dump_log(void)
     }
 }
 
+/* SIGTERM, then SIGKILL when the daemon has not gone within 10 s: a
+ * daemon stuck at start-up must fail the test, not hang it. */
 static void cleanup(void)
 {
     if (daemon_pid > 0) {
+        pid_t done = 0;
         kill(daemon_pid, SIGTERM);
-        waitpid(daemon_pid, NULL, 0);
+        for (int i = 0; i < 200 && done == 0; i++) {
+            done = waitpid(daemon_pid, NULL, WNOHANG);
+            if (done == 0) {
+                usleep(50 * 1000);
+            }
+        }
+        if (done == 0) {
+            fprintf(stderr, "ukeyd did not stop on SIGTERM; killed\n");
+            kill(daemon_pid, SIGKILL);
+            waitpid(daemon_pid, NULL, 0);
+        }
         daemon_pid = -1;
     }
 }
@@ -203,7 +219,7 @@ int main(void)
     CHECK(f != NULL);
     fprintf(f,
             "{\"port\": 38685, \"allowedOrigins\": [\"https://hall.example.cn\"], "
-            "\"usbKeysFile\": \"%s/share/usb-keys.json\"}\n",
+            "\"pkcs11Registered\": false, \"usbKeysFile\": \"%s/share/usb-keys.json\"}\n",
             src);
     fclose(f);
 
