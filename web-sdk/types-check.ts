@@ -18,6 +18,7 @@ async function hall(): Promise<void> {
   uk.on('tokenRemoved', ({ tokenId, reader }) => console.log(tokenId, reader));
   uk.on('readerAdded', ({ reader }) => console.log(reader));
   uk.on('renewProgress', (p) => console.log(p.stage, p.renewalId ?? ''));
+  uk.on('envChanged', (e) => console.log(e.cause, e.tokenId ?? e.reader ?? ''));
   const onConn = (c: ConnectionChange) => console.log(c.connected, c.reason, c.port);
   uk.on('connectionChanged', onConn).off('connectionChanged', onConn);
   // @ts-expect-error: no such event
@@ -26,7 +27,10 @@ async function hall(): Promise<void> {
   uk.on('tokenRemoved', (x) => x.serial);
 
   const env = await uk.envCheck();
-  for (const p of env.problems) console.log(p.code, p.message['zh-CN']);
+  for (const p of env.problems) console.log(p.code, p.message['zh-CN'], p.fix?.en, p.device?.vid);
+  for (const d of env.usb.devices) console.log(d.vid, d.pid, d.kind, d.reader ?? '-');
+  for (const t of env.tokens) console.log(t.tokenId, t.factsPending, t.facts?.pin?.retriesLeft);
+  for (const m of env.pkcs11 ?? []) console.log(m.module, m.status, m.problem);
   const { tokens } = await uk.listTokens();
   const tokenId = tokens[0].tokenId;
   const info = await uk.tokenInfo(tokenId);

@@ -144,16 +144,79 @@ export interface TokenInfo extends Token {
 }
 
 export interface EnvProblem {
-  code: 'PCSC_UNAVAILABLE' | 'NO_READER' | 'NO_CARD' | 'CARD_UNSUPPORTED' | (string & {});
-  severity: 'error' | 'warning' | (string & {});
+  code:
+    | 'PCSC_UNAVAILABLE' | 'NO_READER' | 'CCID_NOT_LISTED' | 'VENDOR_DRIVER_MISSING'
+    | 'NO_CARD' | 'CARD_UNSUPPORTED' | 'PIN_BLOCKED' | 'CERT_EXPIRED' | 'CERT_RENEWABLE'
+    | 'CERT_NOT_YET_RENEWABLE' | 'HELPER_OUTDATED' | 'USB_UNAVAILABLE'
+    | 'PKCS11_MODULE_FAILED' | 'USB_KEY_LIST_INVALID' | (string & {});
+  /** error: in the way; warning: the check itself is limited; info: nothing is wrong */
+  severity: 'error' | 'warning' | 'info' | (string & {});
   message: Messages;
+  /** what the user can do about it */
+  fix?: Messages;
+  device?: { vid: string; pid: string; product?: string; knownName?: string };
+  driverUrl?: string;
+  tokenId?: string;
+  certId?: string;
+  notAfter?: string;
+  renewalOpensAt?: string;
+  renewalClosesAt?: string;
+  minDaemonVersion?: string;
+  module?: string;
+  reason?: string;
+  error?: string;
+}
+
+export interface UsbDevice {
+  vid: string;
+  pid: string;
+  bus: number;
+  address: number;
+  maker?: string;
+  product?: string;
+  serial?: string;
+  interfaceClasses: string[];
+  smartCardClass: boolean;
+  known: boolean;
+  kind: 'ccid' | 'vendor' | (string & {});
+  knownName?: string;
+  knownMaker?: string;
+  driverUrl?: string;
+  /** whether an installed PC/SC driver declares this vid:pid (when readable) */
+  driverListed?: boolean;
+  reader: string | null;
+  tokenId: string | null;
+  /** vendor keys: whether one of their PKCS#11 modules is configured */
+  moduleConfigured?: boolean;
+  module?: string;
+}
+
+export interface Pkcs11Module {
+  module: string;
+  status: 'loading' | 'ok' | 'failed';
+  problem?: 'MODULE_LOAD_FAILED' | 'MODULE_INIT_FAILED' | 'MODULE_NOT_ALLOWED' | (string & {});
+  description?: string;
+  slotEvents?: boolean;
+}
+
+/** what a token's worker last read from it (env.check) */
+export interface TokenFacts {
+  pin?: PinStatus;
+  certs?: Cert[];
+  readAt?: string;
+  /** the read failed: an error reason */
+  error?: string;
 }
 
 export interface EnvCheck {
   daemon: { version: string; running: boolean; port: number };
   pcsc: { running: boolean };
-  readers: { name: string; card: boolean; cardSupported: boolean }[];
-  tokens: Token[];
+  readers: { name: string; card: boolean; cardSupported: boolean; atr?: string }[];
+  usb: { available: boolean; hotplug: boolean; reason?: string; devices: UsbDevice[] };
+  pkcs11?: Pkcs11Module[];
+  /** factsPending: the worker is still reading; envChanged {cause: 'token'} follows */
+  tokens: (Token & { facts?: TokenFacts; factsPending?: boolean })[];
+  /** empty means ready */
   problems: EnvProblem[];
 }
 
@@ -282,6 +345,8 @@ export interface UKeyEvents {
       | 'writingCertificate' | 'verifying' | (string & {});
     renewalId?: string;
   };
+  /** env.check's answer changed: ask again */
+  envChanged: { cause: 'usb' | 'token' | 'card' | (string & {}); tokenId?: string; reader?: string };
   connectionChanged: ConnectionChange;
 }
 

@@ -42,6 +42,7 @@ const EVENTS = {
   'reader.added': 'readerAdded',
   'reader.removed': 'readerRemoved',
   'renew.progress': 'renewProgress',
+  'env.changed': 'envChanged',
 };
 /** The event names `on` accepts. */
 export const EVENT_NAMES = Object.freeze([...Object.values(EVENTS), 'connectionChanged']);

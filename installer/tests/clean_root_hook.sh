@@ -48,4 +48,27 @@ in_root ukeyd --check-config || fail "ukeyd --check-config refuses the installed
 rc=0
 in_root ukeyctl status || rc=$?
 ((rc == 3)) || fail "ukeyctl status without a daemon: exit $rc, want 3 (not running)"
-echo "clean root: ukeyd $UK_VERSION runs; ukeyctl status says not running (exit 3)"
+echo "clean root: ukeyctl status says not running (exit 3)"
+
+# The daemon itself, with only what the Depends brought (no pcscd, no
+# PKCS#11 module), in a network namespace of its own so that it cannot
+# meet a ukeyd of this machine: it must listen, answer, report the missing
+# PC/SC service and stop cleanly on SIGTERM.
+# shellcheck disable=SC2016 # expanded by the inner bash
+out="$(unshare --net bash -c '
+    ip link set lo up
+    root="$1"; shift
+    in_root() {
+        chroot --userspec=4242:4242 "$root" env -i PATH=/usr/bin:/bin HOME=/tmp/u/home \
+            XDG_RUNTIME_DIR=/tmp/u/run "$@"
+    }
+    in_root ukeyd --log-level warn & pid=$!
+    for _ in $(seq 200); do [[ -e "$root/tmp/u/run/ukeyd/port" ]] && break; sleep 0.05; done
+    rc=0
+    in_root ukeyctl status || rc=$?
+    in_root ukeyctl env || true
+    kill -TERM "$pid"; wait "$pid" || rc=$((rc + 100))
+    exit "$rc"' clean-root "$root" 2>&1)" || fail "ukeyd did not run or stop cleanly in the root: $out"
+[[ "$out" == *"ukeyd $UK_VERSION running"* ]] || fail "ukeyctl status with a daemon: $out"
+[[ "$out" == *PCSC_UNAVAILABLE* ]] || fail "ukeyctl env without pcscd names no PCSC_UNAVAILABLE: $out"
+echo "clean root: ukeyd $UK_VERSION started, answered ukeyctl status and env, stopped on SIGTERM"

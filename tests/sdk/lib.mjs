@@ -27,7 +27,7 @@ export function record(uk) {
   uk.seen = [];
   uk.waiters = [];
   for (const name of ['tokenInserted', 'tokenRemoved', 'readerAdded', 'readerRemoved',
-    'renewProgress', 'connectionChanged']) {
+    'renewProgress', 'envChanged', 'connectionChanged']) {
     uk.on(name, (payload) => {
       const e = { name, payload };
       uk.seen.push(e);

@@ -64,6 +64,15 @@ test('a key plugged in: tokenInserted; listTokens, tokenInfo, envCheck', async (
   // a machine without USB are not problems
   assert.deepEqual(env.problems.filter((p) => p.severity === 'error'), []);
   assert.ok(env.readers.some((r) => r.name === READER && r.card));
+  // the key's PIN and certificates are read after this first answer;
+  // envChanged says when, and the next answer carries them
+  const pending = env.tokens.find((t) => t.tokenId === KEY);
+  assert.equal(pending.factsPending, true);
+  await eventOf(uk, 'envChanged', (e) => e.cause === 'token' && e.tokenId === KEY);
+  const read = (await uk.envCheck()).tokens.find((t) => t.tokenId === KEY);
+  assert.equal(read.factsPending, undefined);
+  assert.equal(read.facts.pin.retriesLeft, 3);
+  assert.deepEqual(read.facts.certs.map((c) => c.commonName), ['张三']);
 });
 
 test('listCerts and getCert; an unknown certificate is NOT_FOUND', async () => {

@@ -69,6 +69,9 @@ export class EnvCheck {
     uk.on('tokenRemoved', refresh);
     uk.on('readerAdded', refresh);
     uk.on('readerRemoved', refresh);
+    // a USB key plugged or pulled that PC/SC does not see, or a token's
+    // PIN and certificate facts read after the first answer
+    uk.on('envChanged', refresh);
     uk.on('connectionChanged', (ev) => {
       if (ev.connected) {
         this.check();
