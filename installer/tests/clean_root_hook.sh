@@ -59,14 +59,15 @@ out="$(unshare --net bash -c '
     ip link set lo up
     root="$1"; shift
     in_root() {
-        chroot --userspec=4242:4242 "$root" env -i PATH=/usr/bin:/bin HOME=/tmp/u/home \
+        exec chroot --userspec=4242:4242 "$root" env -i PATH=/usr/bin:/bin HOME=/tmp/u/home \
             XDG_RUNTIME_DIR=/tmp/u/run "$@"
     }
-    in_root ukeyd --log-level warn & pid=$!
+    # a simple command, so that $! is ukeyd itself (chroot and env exec)
+    (in_root ukeyd --log-level warn) & pid=$!
     for _ in $(seq 200); do [[ -e "$root/tmp/u/run/ukeyd/port" ]] && break; sleep 0.05; done
     rc=0
-    in_root ukeyctl status || rc=$?
-    in_root ukeyctl env || true
+    (in_root ukeyctl status) || rc=$?
+    (in_root ukeyctl env) || true
     kill -TERM "$pid"; wait "$pid" || rc=$((rc + 100))
     exit "$rc"' clean-root "$root" 2>&1)" || fail "ukeyd did not run or stop cleanly in the root: $out"
 [[ "$out" == *"ukeyd $UK_VERSION running"* ]] || fail "ukeyctl status with a daemon: $out"

@@ -169,7 +169,7 @@ test('happy path: begin, the CA signs, install; third-party tools see the new ke
   cardStop('renew');
 });
 
-test('RSA key in 9C (PIN always): the proof re-verifies the PIN; keyType override', async () => {
+test('RSA key in 9C (PIN always): the proof re-verifies the PIN; keyType override; base64 DER', async () => {
   const dir = mkdtempSync(join(tmp, 'rsa-'));
   const key = join(dir, 'k.pem');
   const crt = join(dir, 'c.pem');
@@ -183,8 +183,14 @@ test('RSA key in 9C (PIN always): the proof re-verifies the PIN; keyType overrid
   assert.equal(b.keyType, 'rsa2048');
   assert.equal(b.proof.algorithm, 'sha256WithRSAEncryption');
   assert.ok(proofValid(readFileSync(crt, 'utf8'), challenge, b.csr, b.proof));
-  const inst = await ok('renew.install', { tokenId, pin: PIN, certificate: ca.issue(b.csr) });
+  // the CA's answer as one base64 DER certificate (no PEM armour)
+  const issued = ca.issue(b.csr);
+  const der64 = pemBody(issued).toString('base64');
+  const inst = await ok('renew.install', { tokenId, pin: PIN, certificate: der64 });
   assert.equal(inst.installed, true);
+  assert.equal(inst.alreadyInstalled, false);
+  // the same certificate again, as PEM: already installed, nothing written
+  assert.equal((await ok('renew.install', { tokenId, pin: PIN, certificate: issued })).alreadyInstalled, true);
   const a = audit(READER2);
   assert.ok(a.ok, a.line);
   assert.deepEqual(a.slots.sort(), ['82', '9c']);
@@ -358,5 +364,26 @@ test('the socket stays responsive while a slow key generates', async () => {
   console.log(`# system.ping during on-card key generation: ${rtt.toFixed(2)} ms`);
   await other.close();
   assert.ok((await begin).result);
+  cardStop('renew');
+});
+
+test('keepOldCertificate false: the old certificate goes with the commit', async () => {
+  await d.stop();
+  d = await new Daemon({ renewal: { keepOldCertificate: false } }).start();
+  c = await Client.open(d);
+  await c.call('system.hello', { sdkVersion: '0.1.0' });
+  const old = makeCert(tmp, 'drop', 20, SUBJECT);
+  const tokenId = await plug('renew', '77001', ['--seed', `9a:${old.crt}:${old.key}`]);
+  const [cert] = (await ok('cert.list', { tokenId })).certs;
+  const b = await ok('renew.begin', { tokenId, certId: cert.certId, pin: PIN, challenge: randomChallenge() });
+  // until the install commits, the old certificate is there
+  assert.deepEqual((await ok('cert.list', { tokenId })).certs.map((x) => x.slot), ['9a']);
+  const inst = await ok('renew.install', { tokenId, pin: PIN, certificate: ca.issue(b.csr) });
+  assert.equal(inst.installed, true);
+  const certs = (await ok('cert.list', { tokenId })).certs;
+  assert.deepEqual(certs.map((x) => [x.slot, x.current]), [['82', true]]);
+  const a = audit(READER);
+  assert.ok(a.ok, a.line);
+  assert.deepEqual(a.slots, ['82']);
   cardStop('renew');
 });
