@@ -223,14 +223,29 @@ static uk_rc load_renewal(ukd_config *cfg, const cJSON *v, const char *path, cha
     return UK_OK;
 }
 
-/* pkcs11Modules replaces the list of an earlier file. */
+/* Text without control characters. */
+static bool printable(const char *t)
+{
+    for (; *t != '\0'; t++) {
+        if ((unsigned char)*t < 0x20 || *t == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* pkcs11Modules replaces the list of an earlier file. Each entry is an
+ * absolute path, or {"path", "initArgs"}: initArgs is the module's own
+ * option string, handed to it as C_Initialize's pReserved (what p11-kit's
+ * x-init-reserved does for registered modules). */
 static uk_rc load_p11(ukd_config *cfg, const cJSON *v, const char *path, char **err)
 {
     const cJSON *o;
     size_t i = 0;
 
     if (!cJSON_IsArray(v)) {
-        return fail(err, path, "pkcs11Modules", "must be an array of absolute paths");
+        return fail(err, path, "pkcs11Modules",
+                    "must be an array of absolute paths or {\"path\", \"initArgs\"} objects");
     }
     for (size_t k = 0; k < cfg->n_p11_modules; k++) {
         free(cfg->p11_modules[k]);
@@ -239,19 +254,41 @@ static uk_rc load_p11(ukd_config *cfg, const cJSON *v, const char *path, char **
     cfg->n_p11_modules = 0;
     cJSON_ArrayForEach(o, v)
     {
-        char key[32];
+        char key[48];
+        const cJSON *file = o;
+        const cJSON *args = NULL;
+        const cJSON *item;
+        size_t n = cfg->n_p11_modules;
+
         snprintf(key, sizeof(key), "pkcs11Modules[%zu]", i++);
-        if (!cJSON_IsString(o) || o->valuestring[0] != '/' ||
-            strlen(o->valuestring) >= UKD_P11_PATH_MAX) {
+        if (cJSON_IsObject(o)) {
+            cJSON_ArrayForEach(item, o)
+            {
+                if (strcmp(item->string, "path") != 0 && strcmp(item->string, "initArgs") != 0) {
+                    return fail(err, path, key, "unknown key '%s' (path, initArgs)", item->string);
+                }
+            }
+            file = cJSON_GetObjectItemCaseSensitive(o, "path");
+            args = cJSON_GetObjectItemCaseSensitive(o, "initArgs");
+        }
+        if (!cJSON_IsString(file) || file->valuestring[0] != '/' ||
+            strlen(file->valuestring) >= UKD_P11_PATH_MAX) {
             return fail(err, path, key, "must be an absolute path to a PKCS#11 module (.so)");
         }
-        if (cfg->n_p11_modules == UKD_MAX_P11) {
+        if (args != NULL && (!cJSON_IsString(args) || !printable(args->valuestring) ||
+                             strlen(args->valuestring) >= UKD_P11_INIT_ARGS_MAX)) {
+            return fail(err, path, key, "initArgs must be printable text under %d bytes",
+                        UKD_P11_INIT_ARGS_MAX);
+        }
+        if (n == UKD_MAX_P11) {
             return fail(err, path, key, "more than %d modules", UKD_MAX_P11);
         }
-        cfg->p11_modules[cfg->n_p11_modules] = strdup(o->valuestring);
-        if (cfg->p11_modules[cfg->n_p11_modules] == NULL) {
+        cfg->p11_modules[n] = strdup(file->valuestring);
+        if (cfg->p11_modules[n] == NULL) {
             return UK_E_NOMEM;
         }
+        snprintf(cfg->p11_init_args[n], sizeof(cfg->p11_init_args[n]), "%s",
+                 args != NULL ? args->valuestring : "");
         cfg->n_p11_modules++;
     }
     return UK_OK;
@@ -333,7 +370,7 @@ void ukd_config_p11_modules(const ukd_config *cfg, const char *const *registry_d
         p11_add(out, opensc, "");
     }
     for (size_t i = 0; i < cfg->n_p11_modules; i++) {
-        p11_add(out, cfg->p11_modules[i], "");
+        p11_add(out, cfg->p11_modules[i], cfg->p11_init_args[i]);
     }
 }
 

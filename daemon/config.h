@@ -27,6 +27,7 @@
 #define UKD_URL_MAX 1024
 #define UKD_MAX_P11 16
 #define UKD_P11_PATH_MAX 1024
+#define UKD_P11_INIT_ARGS_MAX 256
 #define UKD_PATH_MAX 1024
 /* A placeholder, not a real hall: each CA sets hallUrl to its own. */
 #define UKD_DEFAULT_HALL_URL "https://hall.example.com/"
@@ -45,6 +46,7 @@ typedef struct ukd_config {
     bool renew_allow_subject_change; /* renewal.allowSubjectChange */
     char hall_url[UKD_URL_MAX];      /* the service hall the tray opens (http or https) */
     char *p11_modules[UKD_MAX_P11];  /* pkcs11Modules: absolute paths */
+    char p11_init_args[UKD_MAX_P11][UKD_P11_INIT_ARGS_MAX]; /* their initArgs ("" = none) */
     size_t n_p11_modules;
     bool p11_registered; /* pkcs11Registered: also p11-kit's modules and OpenSC */
     /* diagnosis: the list of known USB-KEYs ("" = the installed one) and
@@ -61,7 +63,7 @@ typedef struct ukd_config {
  * (compared after realpath). */
 typedef struct ukd_p11_list {
     char path[UKD_MAX_P11][UKD_P11_PATH_MAX];
-    char init_reserved[UKD_MAX_P11][256];
+    char init_reserved[UKD_MAX_P11][UKD_P11_INIT_ARGS_MAX];
     size_t n;
 } ukd_p11_list;
 void ukd_config_p11_modules(const ukd_config *cfg, const char *const *registry_dirs, size_t n_dirs,

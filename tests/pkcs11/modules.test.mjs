@@ -77,6 +77,27 @@ test('a module whose C_Initialize fails is reported in env.check; the others wor
   assert.ok(cli.out.includes(`PKCS#11 module: ${SOFTHSM} ok`), cli.out);
 });
 
+test("a module's own options (initArgs) reach its C_Initialize", async () => {
+  const d2 = p11Daemon([{ path: FAIL, initArgs: 'ukt-device=present' }]);
+  await d2.start();
+  try {
+    const c2 = await Client.open(d2);
+    await c2.call('system.hello', { sdkVersion: '0.1.0' });
+    // its loader thread reports when C_Initialize returns: ask until then
+    let m;
+    for (const end = Date.now() + 20000; Date.now() < end;) {
+      m = (await c2.call('env.check')).result.pkcs11.find((x) => x.module === FAIL);
+      if (m?.status !== 'loading') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(m?.status, 'ok', JSON.stringify(m));
+    assert.equal(m.description, 'ukeyd test module 1.0');
+    await c2.close();
+  } finally {
+    await d2.stop();
+  }
+});
+
 test('a module hanging in a call blocks only its token: the socket and other tokens answer', async () => {
   // The module stops in C_FindObjectsInit until the test writes to its FIFO,
   // once per call. env.check (the test above) asks every idle token's worker

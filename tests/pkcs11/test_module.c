@@ -4,7 +4,9 @@
  *
  *   -DUKT_FAIL_INIT  C_Initialize answers CKR_DEVICE_ERROR (a vendor module
  *                    whose device service is missing): ukeyd must report
- *                    it in env.check and go on.
+ *                    it in env.check and go on. Given the option string
+ *                    "ukt-device=present" (C_Initialize's pReserved) it
+ *                    initialises.
  *   -DUKT_HANG       one slot with a token "Hanging token"; C_FindObjectsInit
  *                    blocks until someone writes to the FIFO named by
  *                    $UKT_HANG_FIFO (a module stuck in a call): only that
@@ -32,10 +34,18 @@ static void pad(unsigned char *field, size_t len, const char *s)
 
 static CK_RV c_initialize(void *args)
 {
-    (void)args;
 #ifdef UKT_FAIL_INIT
+    /* a vendor module that finds its device only through its option
+     * string (pReserved: pkcs11Modules' initArgs, p11-kit's
+     * x-init-reserved) */
+    const CK_C_INITIALIZE_ARGS *a = args;
+    if (a != NULL && a->pReserved != NULL &&
+        strcmp((const char *)a->pReserved, "ukt-device=present") == 0) {
+        return CKR_OK;
+    }
     return CKR_DEVICE_ERROR;
 #else
+    (void)args;
     return CKR_OK;
 #endif
 }
@@ -151,6 +161,9 @@ static CK_RV c_find_objects_init(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG 
     (void)t;
     (void)n;
     (void)!write(2, msg, sizeof(msg) - 1); /* the test waits for this line */
+#ifndef UKT_HANG
+    fifo = NULL; /* only the hanging module hangs */
+#endif
     fd = fifo != NULL ? open(fifo, O_RDONLY) : -1;
     if (fd >= 0) {
         (void)read(fd, &c, 1);

@@ -243,6 +243,31 @@ static void test_p11(void)
     CHECK(strcmp(l.path[2], "/opt/v/other.so") == 0);
     ukd_config_free(&cfg);
 
+    /* an entry with its own options: initArgs goes to C_Initialize */
+    snprintf(text, sizeof(text),
+             "{\"pkcs11Registered\": false, \"pkcs11Modules\": [\"/opt/v/a.so\", "
+             "{\"path\": \"/opt/v/b.so\", \"initArgs\": \"configdir=/etc/b\"}]}");
+    CHECK_EQ(load(&cfg, text, errbuf, sizeof(errbuf)), UK_OK);
+    ukd_config_p11_modules(&cfg, dirs, 1, mods, &l);
+    CHECK_EQ(l.n, 2u);
+    CHECK(strcmp(l.path[0], "/opt/v/a.so") == 0 && l.init_reserved[0][0] == '\0');
+    CHECK(strcmp(l.path[1], "/opt/v/b.so") == 0);
+    CHECK(strcmp(l.init_reserved[1], "configdir=/etc/b") == 0);
+    ukd_config_free(&cfg);
+    CHECK_EQ(load(&cfg, "{\"pkcs11Modules\": [{\"path\": \"/opt/v/b.so\", \"slot\": 1}]}", errbuf,
+                  sizeof(errbuf)),
+             UK_E_INVALID_ARG);
+    CHECK(strstr(errbuf, "pkcs11Modules[0]") != NULL && strstr(errbuf, "'slot'") != NULL);
+    ukd_config_free(&cfg);
+    CHECK_EQ(load(&cfg, "{\"pkcs11Modules\": [{\"initArgs\": \"x\"}]}", errbuf, sizeof(errbuf)),
+             UK_E_INVALID_ARG);
+    ukd_config_free(&cfg);
+    CHECK_EQ(load(&cfg, "{\"pkcs11Modules\": [{\"path\": \"/opt/v/b.so\", \"initArgs\": 3}]}",
+                  errbuf, sizeof(errbuf)),
+             UK_E_INVALID_ARG);
+    CHECK(strstr(errbuf, "initArgs") != NULL);
+    ukd_config_free(&cfg);
+
     /* pkcs11Registered false: only the configured ones */
     snprintf(text, sizeof(text),
              "{\"pkcs11Registered\": false, \"pkcs11Modules\": [\"/opt/v/other.so\"]}");
