@@ -332,6 +332,8 @@ export interface ConnectionChange {
   reason?: Reason | 'CLOSED';
   /** the port, when connected */
   port?: number;
+  /** a connect failure's error.data (e.g. BROWSER_BLOCKED's permission and waiting) */
+  data?: Record<string, any>;
 }
 
 export interface UKeyEvents {

@@ -424,7 +424,7 @@ export class UKeyClient {
     }
     if (err.reason !== this._lastReason) {
       this._lastReason = err.reason;
-      this._emit('connectionChanged', { connected: false, reason: err.reason });
+      this._emit('connectionChanged', { connected: false, reason: err.reason, data: err.data });
     }
     this._scheduleRetry(err);
     throw err;

@@ -139,3 +139,74 @@ test('a daemon that wants a newer SDK or speaks a newer protocol: SDK_OUTDATED; 
     }
   }
 });
+
+// A public hall page in a browser that gates loopback access (Local
+// Network Access): a socket that never answers, and the permission as the
+// Permissions API tells it. Chromium keeps the socket CONNECTING with no
+// event while its prompt is open (BROWSER.md).
+test('Local Network Access: prompt open, denied, granted; told apart from "not running"', async () => {
+  class SilentSocket {
+    constructor(url) { SilentSocket.urls.push(url); }
+    close() {}
+  }
+  class RefusedSocket {
+    constructor() { setTimeout(() => { this.onerror?.({}); this.onclose?.({ code: 1006 }); }, 5); }
+    close() {}
+  }
+  const saved = { location: globalThis.location, navigator: Object.getOwnPropertyDescriptor(globalThis, 'navigator') };
+  let state = 'prompt';
+  const asked = [];
+  globalThis.location = { hostname: 'hall.example.cn', origin: 'https://hall.example.cn' };
+  Object.defineProperty(globalThis, 'navigator', {
+    configurable: true,
+    value: { permissions: { query: async ({ name }) => { asked.push(name); return { state }; } } },
+  });
+  const client = (WebSocket) => new UKeyClient({ WebSocket, ports: [17485, 17486, 17487], connectTimeoutMs: 100,
+    reconnect: false, probe: false });
+  const failure = async (uk) => {
+    try {
+      await uk.connect();
+    } catch (e) {
+      return e;
+    } finally {
+      uk.close();
+    }
+    throw new Error('connect() resolved');
+  };
+  try {
+    // the prompt is open: one port waited on, not all five; the page is told to answer the browser
+    SilentSocket.urls = [];
+    const changes = [];
+    const first = client(SilentSocket);
+    first.on('connectionChanged', (c) => changes.push(c));
+    let e = await failure(first);
+    // the event carries the same facts, for a page that shows background retries
+    assert.equal(changes[0].reason, 'BROWSER_BLOCKED');
+    assert.equal(changes[0].data.waiting, true);
+    assert.equal(e.reason, 'BROWSER_BLOCKED');
+    assert.equal(e.data.permission, 'prompt');
+    assert.equal(e.data.waiting, true);
+    assert.deepEqual(SilentSocket.urls, ['ws://127.0.0.1:17485/']);
+    assert.equal(asked[0], 'loopback-network');
+    assert.match(UKeyError.message(e.reason, 'zh-CN', e.data), /浏览器正在询问/);
+    // denied: blocked, with the way to allow it
+    state = 'denied';
+    e = await failure(client(RefusedSocket));
+    assert.equal(e.reason, 'BROWSER_BLOCKED');
+    assert.equal(e.data.permission, 'denied');
+    assert.match(e.message, /本地网络访问/);
+    // granted, and nothing answers: the helper is not running
+    state = 'granted';
+    e = await failure(client(RefusedSocket));
+    assert.equal(e.reason, 'HELPER_NOT_RUNNING');
+    // a page served from loopback is never gated: not running, whatever the permission
+    state = 'denied';
+    globalThis.location = { hostname: '127.0.0.1', origin: 'http://127.0.0.1:8080' };
+    e = await failure(client(RefusedSocket));
+    assert.equal(e.reason, 'HELPER_NOT_RUNNING');
+  } finally {
+    globalThis.location = saved.location;
+    if (saved.navigator) Object.defineProperty(globalThis, 'navigator', saved.navigator);
+    else delete globalThis.navigator;
+  }
+});

@@ -76,7 +76,7 @@ export class EnvCheck {
       if (ev.connected) {
         this.check();
       } else {
-        this.helperFailed(ev.reason, {});
+        this.helperFailed(ev.reason, { data: ev.data || {} });
       }
     });
     if (await mayConnectNow()) {
