@@ -20,9 +20,19 @@ import { client, eventOf, rejection } from './lib.mjs';
 
 const DOWNLOAD = 'https://hall.example.cn/download/ukeyd_0.1.0_amd64.deb';
 const cleanups = [];
+// Every cleanup runs, even after one throws (a daemon a failed test left
+// killed): a client left reconnecting would keep the test process alive.
 after(async () => {
-  for (const f of cleanups.reverse()) await f();
+  const errors = [];
+  for (const f of cleanups.reverse()) {
+    try {
+      await f();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
   if (existsSync(`${process.env.UK_RIG_DIR}/sdkconn.pid`)) cardStop('sdkconn');
+  if (errors.length) throw errors[0];
 });
 
 function listen(server, port) {
@@ -87,7 +97,10 @@ test('no daemon: HELPER_NOT_RUNNING; another program on 17485, ukeyd on 17486: f
   assert.match(e.message, /未检测到 USB-KEY 控件/);
   assert.match(e.messages.en, /helper \(ukeyd\) was not found/);
   assert.equal(uk.connected, false);
-  assert.deepEqual(await eventOf(uk, 'connectionChanged'), { connected: false, reason: 'HELPER_NOT_RUNNING' });
+  // the event carries the failure's facts too
+  const down = await eventOf(uk, 'connectionChanged');
+  assert.deepEqual({ ...down, data: undefined }, { connected: false, reason: 'HELPER_NOT_RUNNING', data: undefined });
+  assert.deepEqual(down.data.ports, ports);
 
   // something else answers plain HTTP on 17485; ukeyd then takes 17486
   const other = await listen(http.createServer((q, r) => r.end('another program')), first);
@@ -199,8 +212,9 @@ test('daemon killed with requests in flight: CONNECTION_LOST; restarted: the cli
   assert.equal(uk.connected, false);
   await d.exited;
   // while it is down, retries fail: reported once as not running
-  assert.deepEqual(await eventOf(uk, 'connectionChanged', (x) => !x.connected, 30000),
-    { connected: false, reason: 'HELPER_NOT_RUNNING' });
+  const again = await eventOf(uk, 'connectionChanged', (x) => !x.connected, 30000);
+  assert.equal(again.reason, 'HELPER_NOT_RUNNING');
+  assert.ok(Array.isArray(again.data.attempts), JSON.stringify(again));
 
   await d.start();
   const up = await eventOf(uk, 'connectionChanged', (x) => x.connected, 30000);
