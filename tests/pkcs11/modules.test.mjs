@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, openSync, writeSync, closeSync, constants } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, openSync, writeSync, closeSync, constants, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, UKEYD } from '../daemon/harness.mjs';
@@ -16,6 +16,7 @@ import { SOFTHSM, initToken, deleteToken, seed, p11Daemon } from './p11-lib.mjs'
 
 const FAIL = process.env.UK_P11_FAIL_INIT;
 const HANG = process.env.UK_P11_HANG;
+const EVENTS = process.env.UK_P11_EVENTS;
 const LABEL = 'ukeyd-modules';
 const tmp = mkdtempSync(join(tmpdir(), 'ukeyd-p11-modules-'));
 const fifo = join(tmp, 'hang.fifo');
@@ -95,6 +96,46 @@ test("a module's own options (initArgs) reach its C_Initialize", async () => {
     await c2.close();
   } finally {
     await d2.stop();
+  }
+});
+
+test("a module's own slot events (C_WaitForSlotEvent): its token comes and goes with no PC/SC event", async () => {
+  const file = join(tmp, 'event-token');
+  const id = 'p11:ukeyd tests:0008';
+  const d3 = p11Daemon([EVENTS]);
+  d3.env.UKT_EVENT_TOKEN_FILE = file;
+  await d3.start();
+  try {
+    const c3 = await Client.open(d3);
+    await c3.call('system.hello', { sdkVersion: '0.1.0' });
+    let m;
+    for (const end = Date.now() + 20000; Date.now() < end;) {
+      m = (await c3.call('env.check')).result.pkcs11.find((x) => x.module === EVENTS);
+      if (m?.status !== 'loading') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(m?.status, 'ok', JSON.stringify(m));
+    assert.equal(m.slotEvents, true);
+    assert.deepEqual((await c3.call('token.list')).result.tokens, []);
+    for (let round = 0; round < 2; round++) {
+      const ins = c3.event((x) => x.method === 'token.inserted' && x.params.tokenId === id, 20000, `${id} inserted`);
+      const t0 = performance.now();
+      writeFileSync(file, '');
+      const t = (await ins).params;
+      const inMs = performance.now() - t0;
+      assert.equal(t.label, 'Event token');
+      assert.equal(t.driver, 'pkcs11');
+      const rem = c3.event((x) => x.method === 'token.removed' && x.params.tokenId === id, 20000, `${id} removed`);
+      const t1 = performance.now();
+      unlinkSync(file);
+      await rem;
+      console.log(`# module slot event to the client: inserted ${inMs.toFixed(1)} ms, ` +
+        `removed ${(performance.now() - t1).toFixed(1)} ms`);
+    }
+    assert.doesNotMatch(d3.log, /following PC\/SC instead/);
+    await c3.close();
+  } finally {
+    await d3.stop();
   }
 });
 

@@ -7,6 +7,12 @@
  *                    it in env.check and go on. Given the option string
  *                    "ukt-device=present" (C_Initialize's pReserved) it
  *                    initialises.
+ *   -DUKT_EVENTS     a module with slot events: its token ("Event token",
+ *                    serial 0008) is in the slot while $UKT_EVENT_TOKEN_FILE
+ *                    exists, and C_WaitForSlotEvent blocks (inotify on
+ *                    that file's directory) until it comes or goes, or
+ *                    C_Finalize wakes it: ukeyd must follow the module's
+ *                    own events, not PC/SC's.
  *   -DUKT_HANG       one slot with a token "Hanging token"; C_FindObjectsInit
  *                    blocks until someone writes to the FIFO named by
  *                    $UKT_HANG_FIFO (a module stuck in a call): only that
@@ -18,11 +24,24 @@
  * Only the functions ukeyd calls on these paths are there; the rest of the
  * function list is NULL, and the driver checks the optional ones.
  */
+#define _GNU_SOURCE /* pipe2 */
 #include <fcntl.h>
 #include <p11-kit/pkcs11.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef UKT_EVENTS
+#include <libgen.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#define TOKEN_FILE_ENV "UKT_EVENT_TOKEN_FILE"
+#define TOKEN_LABEL "Event token"
+#define TOKEN_SERIAL "0008"
+#else
+#define TOKEN_FILE_ENV "UKT_TOKEN_FILE"
+#define TOKEN_LABEL "Hanging token"
+#define TOKEN_SERIAL "0007"
+#endif
 
 static void pad(unsigned char *field, size_t len, const char *s)
 {
@@ -31,6 +50,14 @@ static void pad(unsigned char *field, size_t len, const char *s)
     memset(field, ' ', len);
     memcpy(field, s, n < len ? n : len);
 }
+
+#ifdef UKT_EVENTS
+static int wake_pipe[2] = {-1, -1}; /* C_Finalize → a waiting C_WaitForSlotEvent */
+static int watch_fd = -1;           /* inotify on the token file's directory */
+static int seen_present;
+
+static int token_present(void);
+#endif
 
 static CK_RV c_initialize(void *args)
 {
@@ -44,6 +71,23 @@ static CK_RV c_initialize(void *args)
         return CKR_OK;
     }
     return CKR_DEVICE_ERROR;
+#elif defined(UKT_EVENTS)
+    const char *f = getenv(TOKEN_FILE_ENV);
+    char dir[4096];
+
+    (void)args;
+    if (f == NULL || strlen(f) >= sizeof(dir) || pipe2(wake_pipe, O_CLOEXEC) != 0) {
+        return CKR_GENERAL_ERROR;
+    }
+    memcpy(dir, f, strlen(f) + 1);
+    watch_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (watch_fd < 0 ||
+        inotify_add_watch(watch_fd, dirname(dir),
+                          IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM) < 0) {
+        return CKR_GENERAL_ERROR;
+    }
+    seen_present = token_present();
+    return CKR_OK;
 #else
     (void)args;
     return CKR_OK;
@@ -53,6 +97,10 @@ static CK_RV c_initialize(void *args)
 static CK_RV c_finalize(void *reserved)
 {
     (void)reserved;
+#ifdef UKT_EVENTS
+    /* the waiter closes nothing: it may still be in poll() */
+    (void)!write(wake_pipe[1], "x", 1);
+#endif
     return CKR_OK;
 }
 
@@ -69,7 +117,7 @@ static CK_RV c_get_info(CK_INFO *info)
 
 static int token_present(void)
 {
-    const char *f = getenv("UKT_TOKEN_FILE");
+    const char *f = getenv(TOKEN_FILE_ENV);
 
     return f == NULL || access(f, F_OK) == 0;
 }
@@ -112,10 +160,10 @@ static CK_RV c_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
         return CKR_TOKEN_NOT_PRESENT;
     }
     memset(info, 0, sizeof(*info));
-    pad(info->label, sizeof(info->label), "Hanging token");
+    pad(info->label, sizeof(info->label), TOKEN_LABEL);
     pad(info->manufacturerID, sizeof(info->manufacturerID), "ukeyd tests");
     pad(info->model, sizeof(info->model), "hang");
-    pad((unsigned char *)info->serialNumber, sizeof(info->serialNumber), "0007");
+    pad((unsigned char *)info->serialNumber, sizeof(info->serialNumber), TOKEN_SERIAL);
     info->flags = CKF_TOKEN_INITIALIZED | CKF_USER_PIN_INITIALIZED | CKF_LOGIN_REQUIRED;
     return CKR_OK;
 }
@@ -172,6 +220,36 @@ static CK_RV c_find_objects_init(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG 
     return CKR_DEVICE_ERROR;
 }
 
+#ifdef UKT_EVENTS
+/* An event each time the token file comes or goes; blocks in poll() on
+ * the inotify descriptor and the finalize pipe, no timer. */
+static CK_RV c_wait_for_slot_event(CK_FLAGS flags, CK_SLOT_ID *slot, void *reserved)
+{
+    (void)reserved;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = watch_fd, .events = POLLIN},
+                              {.fd = wake_pipe[0], .events = POLLIN}};
+        char buf[4096];
+        int now = token_present();
+        if (now != seen_present) {
+            seen_present = now;
+            *slot = 7;
+            return CKR_OK;
+        }
+        if (flags & CKF_DONT_BLOCK) {
+            return CKR_NO_EVENT;
+        }
+        if (poll(p, 2, -1) < 0) {
+            return CKR_GENERAL_ERROR;
+        }
+        if (p[1].revents != 0) {
+            return CKR_CRYPTOKI_NOT_INITIALIZED;
+        }
+        while (read(watch_fd, buf, sizeof(buf)) > 0) {
+        }
+    }
+}
+#else
 static CK_RV c_wait_for_slot_event(CK_FLAGS flags, CK_SLOT_ID *slot, void *reserved)
 {
     (void)flags;
@@ -179,6 +257,7 @@ static CK_RV c_wait_for_slot_event(CK_FLAGS flags, CK_SLOT_ID *slot, void *reser
     (void)reserved;
     return CKR_FUNCTION_NOT_SUPPORTED;
 }
+#endif
 
 static CK_FUNCTION_LIST functions;
 
