@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define TXT 768
 
@@ -43,6 +44,30 @@ static void fmt(char *out, const char *f, ...)
 
 /* Adds {code, severity, message{zh-CN,en}, fix{zh-CN,en}} to arr and
  * returns it for the caller's detail members. */
+/* The local calendar day of a protocol time ("2026-12-26T22:17:53Z" is
+ * "2026-12-27" in China), for the sentences a person reads; the problem's
+ * fields keep the exact time. Anything else is shown as it is. */
+static const char *day(const char *iso, char out[32])
+{
+    struct tm tm = {0};
+    time_t t;
+    char z = 0;
+
+    snprintf(out, 32, "%s", iso);
+    if (sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &z) != 7 ||
+        z != 'Z') {
+        return out;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    t = timegm(&tm);
+    if (t != (time_t)-1 && localtime_r(&t, &tm) != NULL) {
+        strftime(out, 32, "%Y-%m-%d", &tm);
+    }
+    return out;
+}
+
 static cJSON *add(cJSON *arr, const char *code, const char *severity, const char *msg_zh,
                   const char *msg_en, const char *fix_zh, const char *fix_en)
 {
@@ -456,22 +481,27 @@ static void token_rules(const cJSON *tk, cJSON *arr)
         bool eligible = flag(ren, "eligible");
         const char *code = NULL;
         const char *sev = "info";
+        char end[32];
+        char opens[32];
+        char closes[32];
 
         if (cJSON_IsFalse(cur)) {
             continue; /* an old certificate kept after a renewal */
         }
+        day(str(c, "notAfter"), end);
+        day(str(ren, "opensAt"), opens);
+        day(str(ren, "closesAt"), closes);
         if (strcmp(status, "expired") == 0) {
             code = "CERT_EXPIRED";
             sev = "error";
-            fmt(mz, "证书「%s」已于 %s 过期。", cn, str(c, "notAfter"));
-            fmt(me, "The certificate \"%s\" expired on %s.", cn, str(c, "notAfter"));
+            fmt(mz, "证书「%s」已于 %s 过期。", cn, end);
+            fmt(me, "The certificate \"%s\" expired on %s.", cn, end);
             if (eligible) {
-                fmt(fz, "证书仍可在线更新（截止 %s）：请在服务大厅选择「在线更新」。",
-                    str(ren, "closesAt"));
+                fmt(fz, "证书仍可在线更新（截止 %s）：请在服务大厅选择「在线更新」。", closes);
                 fmt(fe,
                     "It can still be renewed online (until %s): choose \"在线更新\" "
                     "(online renewal) in the service hall.",
-                    str(ren, "closesAt"));
+                    closes);
             } else {
                 fmt(fz, "%s", "证书已超过在线更新期限，请携带 USB-KEY 到业务网点重新办理证书。");
                 fmt(fe, "%s",
@@ -480,17 +510,15 @@ static void token_rules(const cJSON *tk, cJSON *arr)
             }
         } else if (eligible) {
             code = "CERT_RENEWABLE";
-            fmt(mz, "证书「%s」将于 %s 到期，现在可以在线更新。", cn, str(c, "notAfter"));
-            fmt(me, "The certificate \"%s\" expires on %s and can be renewed online now.", cn,
-                str(c, "notAfter"));
-            fmt(fz, "在服务大厅选择「在线更新」更新证书（截止 %s）。", str(ren, "closesAt"));
-            fmt(fe, "Renew it in the service hall (\"在线更新\", until %s).", str(ren, "closesAt"));
+            fmt(mz, "证书「%s」将于 %s 到期，现在可以在线更新。", cn, end);
+            fmt(me, "The certificate \"%s\" expires on %s and can be renewed online now.", cn, end);
+            fmt(fz, "在服务大厅选择「在线更新」更新证书（截止 %s）。", closes);
+            fmt(fe, "Renew it in the service hall (\"在线更新\", until %s).", closes);
         } else if (strcmp(status, "valid") == 0) {
             code = "CERT_NOT_YET_RENEWABLE";
-            fmt(mz, "证书「%s」有效期至 %s，%s 起可以在线更新。", cn, str(c, "notAfter"),
-                str(ren, "opensAt"));
+            fmt(mz, "证书「%s」有效期至 %s，%s 起可以在线更新。", cn, end, opens);
             fmt(me, "The certificate \"%s\" is valid until %s; online renewal opens on %s.", cn,
-                str(c, "notAfter"), str(ren, "opensAt"));
+                end, opens);
             fmt(fz, "%s", "现在无需操作。");
             fmt(fe, "%s", "Nothing to do now.");
         }

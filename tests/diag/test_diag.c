@@ -5,8 +5,10 @@
  * comparison, and each problem rule of env.check from hand-made inputs.
  * argv[1] is the installed list (share/usb-keys.json).
  */
+#define _POSIX_C_SOURCE 200809L /* setenv, tzset */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../unit/check.h"
 #include "diag.h"
@@ -361,6 +363,9 @@ static void test_token_rules(void)
     struct world w;
     const char *reader = "[{\"name\":\"R\",\"card\":true,\"cardSupported\":true}]";
 
+    setenv("TZ", "CST-8", 1);
+    tzset();
+
     world_init(&w, true, reader,
                "[{\"tokenId\":\"piv:1\",\"reader\":\"R\",\"facts\":{"
                "\"pin\":{\"retriesLeft\":0,\"blocked\":true},\"certs\":["
@@ -369,7 +374,7 @@ static void test_token_rules(void)
                "\"opensAt\":\"2024-12-01T00:00:00Z\",\"closesAt\":\"2026-01-01T00:00:00Z\"}},"
                "{\"certId\":\"b\",\"commonName\":\"B\",\"notAfter\":\"2020-01-01T00:00:00Z\","
                "\"status\":\"expired\",\"renewal\":{\"eligible\":false}},"
-               "{\"certId\":\"c\",\"commonName\":\"C\",\"notAfter\":\"2026-12-01T00:00:00Z\","
+               "{\"certId\":\"c\",\"commonName\":\"C\",\"notAfter\":\"2026-11-30T20:00:00Z\","
                "\"status\":\"expiring\",\"renewal\":{\"eligible\":true}},"
                "{\"certId\":\"d\",\"commonName\":\"D\",\"notAfter\":\"2028-12-01T00:00:00Z\","
                "\"status\":\"valid\",\"renewal\":{\"eligible\":false,"
@@ -386,6 +391,14 @@ static void test_token_rules(void)
     CHECK(strcmp(cJSON_GetStringValue(
                      cJSON_GetObjectItem(cJSON_GetArrayItem(w.problems, 3), "severity")),
                  "info") == 0);
+    /* a person reads the local day (UTC+8 here: 20:00Z is the next day);
+     * the field keeps the exact time */
+    CHECK(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(
+                     cJSON_GetObjectItem(cJSON_GetArrayItem(w.problems, 3), "message"), "zh-CN")),
+                 "将于 2026-12-01 到期") != NULL);
+    CHECK(strcmp(cJSON_GetStringValue(
+                     cJSON_GetObjectItem(cJSON_GetArrayItem(w.problems, 3), "notAfter")),
+                 "2026-11-30T20:00:00Z") == 0);
     world_free(&w);
 
     /* facts not read yet: nothing is guessed */
