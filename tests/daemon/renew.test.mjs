@@ -71,6 +71,9 @@ test('happy path: begin, the CA signs, install; third-party tools see the new ke
   assert.equal(oldCert.current, true);
   assert.equal(oldCert.renewal.eligible, true);
 
+  // a second client (another tab) sees the token's events, never this renewal's progress
+  const other = await Client.open(d);
+  await other.call('system.hello', { sdkVersion: '0.1.0' });
   const challenge = randomChallenge();
   const t0 = performance.now();
   const b = await ok('renew.begin', { tokenId, certId: oldCert.certId, pin: PIN, challenge });
@@ -139,6 +142,9 @@ test('happy path: begin, the CA signs, install; third-party tools see the new ke
   assert.equal(prev.renewal.reason, 'SUPERSEDED');
   assert.equal(prev.slot, '9a', 'the old certificate and key stay');
   assert.deepEqual((await ok('renew.pending', { tokenId })).renewals, []);
+  assert.deepEqual((await other.call('system.ping')).result, { pong: true });
+  assert.deepEqual(other.events.filter((m) => m.method === 'renew.progress'), []);
+  await other.close();
 
   // idempotent
   const again = await ok('renew.install', { tokenId, pin: PIN, certificate: issued });
