@@ -31,6 +31,18 @@ async function ok(method, params) {
   return r.result;
 }
 
+// env.check once `module` is past 'loading' (its loader thread reports
+// when C_Initialize returns), bounded at 20 s.
+async function envLoaded(client, module) {
+  let env;
+  for (const end = Date.now() + 20000; Date.now() < end;) {
+    env = (await client.call('env.check')).result;
+    if (env.pkcs11.find((x) => x.module === module)?.status !== 'loading') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return env;
+}
+
 before(async () => {
   hsmId = `p11:SoftHSM project:${initToken(LABEL)}`;
   seed(LABEL, '01');
@@ -52,11 +64,7 @@ after(async () => {
 });
 
 test('a module whose C_Initialize fails is reported in env.check; the others work', async () => {
-  let env = await ok('env.check');
-  // the failing module's thread may still be reporting: wait for its status
-  for (let i = 0; env.pkcs11.find((m) => m.module === FAIL)?.status === 'loading' && i < 100; i++) {
-    env = await ok('env.check');
-  }
+  const env = await envLoaded(c, FAIL);
   const byPath = Object.fromEntries(env.pkcs11.map((m) => [m.module, m]));
   assert.equal(byPath[FAIL].status, 'failed', JSON.stringify(env.pkcs11));
   assert.equal(byPath[FAIL].problem, 'MODULE_INIT_FAILED');
@@ -84,13 +92,7 @@ test("a module's own options (initArgs) reach its C_Initialize", async () => {
   try {
     const c2 = await Client.open(d2);
     await c2.call('system.hello', { sdkVersion: '0.1.0' });
-    // its loader thread reports when C_Initialize returns: ask until then
-    let m;
-    for (const end = Date.now() + 20000; Date.now() < end;) {
-      m = (await c2.call('env.check')).result.pkcs11.find((x) => x.module === FAIL);
-      if (m?.status !== 'loading') break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const m = (await envLoaded(c2, FAIL)).pkcs11.find((x) => x.module === FAIL);
     assert.equal(m?.status, 'ok', JSON.stringify(m));
     assert.equal(m.description, 'ukeyd test module 1.0');
     await c2.close();
@@ -108,12 +110,7 @@ test("a module's own slot events (C_WaitForSlotEvent): its token comes and goes 
   try {
     const c3 = await Client.open(d3);
     await c3.call('system.hello', { sdkVersion: '0.1.0' });
-    let m;
-    for (const end = Date.now() + 20000; Date.now() < end;) {
-      m = (await c3.call('env.check')).result.pkcs11.find((x) => x.module === EVENTS);
-      if (m?.status !== 'loading') break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const m = (await envLoaded(c3, EVENTS)).pkcs11.find((x) => x.module === EVENTS);
     assert.equal(m?.status, 'ok', JSON.stringify(m));
     assert.equal(m.slotEvents, true);
     assert.deepEqual((await c3.call('token.list')).result.tokens, []);
