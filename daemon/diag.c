@@ -42,12 +42,10 @@ static void fmt(char *out, const char *f, ...)
     va_end(ap);
 }
 
-/* Adds {code, severity, message{zh-CN,en}, fix{zh-CN,en}} to arr and
- * returns it for the caller's detail members. */
 /* The local calendar day of a protocol time ("2026-12-26T22:17:53Z" is
  * "2026-12-27" in China), for the sentences a person reads; the problem's
  * fields keep the exact time. Anything else is shown as it is. */
-static const char *day(const char *iso, char out[32])
+static void day(const char *iso, char out[32])
 {
     struct tm tm = {0};
     time_t t;
@@ -57,7 +55,7 @@ static const char *day(const char *iso, char out[32])
     if (sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
                &tm.tm_min, &tm.tm_sec, &z) != 7 ||
         z != 'Z') {
-        return out;
+        return;
     }
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -65,9 +63,10 @@ static const char *day(const char *iso, char out[32])
     if (t != (time_t)-1 && localtime_r(&t, &tm) != NULL) {
         strftime(out, 32, "%Y-%m-%d", &tm);
     }
-    return out;
 }
 
+/* Adds {code, severity, message{zh-CN,en}, fix{zh-CN,en}} to arr and
+ * returns it for the caller's detail members. */
 static cJSON *add(cJSON *arr, const char *code, const char *severity, const char *msg_zh,
                   const char *msg_en, const char *fix_zh, const char *fix_en)
 {
