@@ -86,32 +86,36 @@ test('a module whose C_Initialize fails is reported in env.check; the others wor
   assert.ok(cli.out.includes(`PKCS#11 module: ${SOFTHSM} ok`), cli.out);
 });
 
-test("a module's own options (initArgs) reach its C_Initialize", async () => {
-  const d2 = p11Daemon([{ path: FAIL, initArgs: 'ukt-device=present' }]);
-  await d2.start();
+// A daemon of its own with one module (a config entry) and extra
+// environment: fn(client, the module's env.check status) once the module
+// has loaded; the daemon stops whatever fn did.
+async function withModule(entry, env, fn) {
+  const path = entry.path ?? entry;
+  const dm = p11Daemon([entry]);
+  Object.assign(dm.env, env);
+  await dm.start();
   try {
-    const c2 = await Client.open(d2);
-    await c2.call('system.hello', { sdkVersion: '0.1.0' });
-    const m = (await envLoaded(c2, FAIL)).pkcs11.find((x) => x.module === FAIL);
+    const cm = await Client.open(dm);
+    await cm.call('system.hello', { sdkVersion: '0.1.0' });
+    const m = (await envLoaded(cm, path)).pkcs11.find((x) => x.module === path);
     assert.equal(m?.status, 'ok', JSON.stringify(m));
-    assert.equal(m.description, 'ukeyd test module 1.0');
-    await c2.close();
+    await fn(cm, m, dm);
+    await cm.close();
   } finally {
-    await d2.stop();
+    await dm.stop();
   }
+}
+
+test("a module's own options (initArgs) reach its C_Initialize", async () => {
+  await withModule({ path: FAIL, initArgs: 'ukt-device=present' }, {}, (_, m) => {
+    assert.equal(m.description, 'ukeyd test module 1.0');
+  });
 });
 
 test("a module's own slot events (C_WaitForSlotEvent): its token comes and goes with no PC/SC event", async () => {
   const file = join(tmp, 'event-token');
   const id = 'p11:ukeyd tests:0008';
-  const d3 = p11Daemon([EVENTS]);
-  d3.env.UKT_EVENT_TOKEN_FILE = file;
-  await d3.start();
-  try {
-    const c3 = await Client.open(d3);
-    await c3.call('system.hello', { sdkVersion: '0.1.0' });
-    const m = (await envLoaded(c3, EVENTS)).pkcs11.find((x) => x.module === EVENTS);
-    assert.equal(m?.status, 'ok', JSON.stringify(m));
+  await withModule(EVENTS, { UKT_EVENT_TOKEN_FILE: file }, async (c3, m, d3) => {
     assert.equal(m.slotEvents, true);
     assert.deepEqual((await c3.call('token.list')).result.tokens, []);
     for (let round = 0; round < 2; round++) {
@@ -130,10 +134,7 @@ test("a module's own slot events (C_WaitForSlotEvent): its token comes and goes 
         `removed ${(performance.now() - t1).toFixed(1)} ms`);
     }
     assert.doesNotMatch(d3.log, /following PC\/SC instead/);
-    await c3.close();
-  } finally {
-    await d3.stop();
-  }
+  });
 });
 
 test('a module hanging in a call blocks only its token: the socket and other tokens answer', async () => {
