@@ -178,6 +178,7 @@ static void cmd_generate(struct shell *sh, const char *slot_s, const char *type_
     EVP_PKEY *pub = NULL;
     unsigned long before;
     double t0;
+    double ms;
     FILE *f;
     uk_rc rc;
 
@@ -192,16 +193,29 @@ static void cmd_generate(struct shell *sh, const char *slot_s, const char *type_
     before = uk_token_apdu_count(sh->tok);
     t0 = now_ms();
     rc = uk_token_key_generate(sh->tok, &ref, type, &pub);
-    printf("generate rc=%s apdus=%lu ms=%.1f\n", uk_rc_name(rc),
-           uk_token_apdu_count(sh->tok) - before, now_ms() - t0);
-    if (rc != UK_OK) {
-        return;
+    ms = now_ms() - t0;
+    if (rc == UK_OK) {
+        EVP_PKEY_free(sh->pub[slot]);
+        sh->pub[slot] = pub;
+        f = fopen(out, "w");
+        if (f != NULL) {
+            PEM_write_PUBKEY(f, pub);
+            fclose(f);
+        }
     }
-    EVP_PKEY_free(sh->pub[slot]);
-    sh->pub[slot] = pub;
-    f = fopen(out, "w");
+    printf("generate rc=%s apdus=%lu ms=%.1f\n", uk_rc_name(rc),
+           uk_token_apdu_count(sh->tok) - before, ms);
+}
+
+/* Writes a command's output file. It is complete before the command's
+ * answer line goes out (stdout is line-buffered): the test reads the file
+ * as soon as it has the answer. */
+static void write_out(const char *path, const uint8_t *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
     if (f != NULL) {
-        PEM_write_PUBKEY(f, pub);
+        fwrite(p, 1, len, f);
         fclose(f);
     }
 }
@@ -234,6 +248,7 @@ static void cmd_csr(struct shell *sh, const char *slot_s, const char *subj_s, co
     size_t der_len = 0;
     unsigned long before;
     double t0;
+    double ms;
     uk_rc rc;
 
     if (!need_token(sh, "csr")) {
@@ -261,15 +276,12 @@ static void cmd_csr(struct shell *sh, const char *slot_s, const char *subj_s, co
     t0 = now_ms();
     rc = uk_csr_build(sh->pub[slot], X509_get_subject_name(subject_cert), NULL, token_sign, &sc,
                       &der, &der_len);
-    printf("csr rc=%s apdus=%lu ms=%.1f\n", uk_rc_name(rc), uk_token_apdu_count(sh->tok) - before,
-           now_ms() - t0);
+    ms = now_ms() - t0;
     if (rc == UK_OK) {
-        FILE *f = fopen(out, "wb");
-        if (f != NULL) {
-            fwrite(der, 1, der_len, f);
-            fclose(f);
-        }
+        write_out(out, der, der_len);
     }
+    printf("csr rc=%s apdus=%lu ms=%.1f\n", uk_rc_name(rc), uk_token_apdu_count(sh->tok) - before,
+           ms);
     OPENSSL_free(der);
     X509_free(subject_cert);
 }
@@ -303,14 +315,10 @@ static void cmd_selfsign(struct shell *sh, const char *slot_s, const char *out)
     before = uk_token_apdu_count(sh->tok);
     rc = uk_cert_build_self_signed(sh->pub[slot], subj, now, now + 86400, token_sign, &sc, &der,
                                    &der_len);
-    printf("selfsign rc=%s apdus=%lu\n", uk_rc_name(rc), uk_token_apdu_count(sh->tok) - before);
     if (rc == UK_OK) {
-        FILE *f = fopen(out, "wb");
-        if (f != NULL) {
-            fwrite(der, 1, der_len, f);
-            fclose(f);
-        }
+        write_out(out, der, der_len);
     }
+    printf("selfsign rc=%s apdus=%lu\n", uk_rc_name(rc), uk_token_apdu_count(sh->tok) - before);
     OPENSSL_free(der);
     X509_NAME_free(subj);
 }
@@ -420,11 +428,7 @@ static void cmd_read(struct shell *sh, const char *slot_s, const char *path)
     ref = uk_key_ref_slot((uint8_t)slot);
     rc = uk_token_cert_read(sh->tok, &ref, &der);
     if (rc == UK_OK) {
-        FILE *f = fopen(path, "wb");
-        if (f != NULL) {
-            fwrite(der.data, 1, der.len, f);
-            fclose(f);
-        }
+        write_out(path, der.data, der.len);
     }
     printf("read rc=%s len=%zu\n", uk_rc_name(rc), der.len);
     uk_buf_free(&der);
